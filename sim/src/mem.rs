@@ -1,0 +1,115 @@
+//! Simulated user memory: what the pointers inside `union bpf_attr` point at.
+//!
+//! bpf() receives user pointers (`key`, `value`, `insns`, `pathname`, ...). In the model a
+//! caller passes a [`UserMem`] that resolves those addresses; an address it does not map (NULL
+//! included) is `EFAULT`, as `copy_from_user` fails in the kernel. The typed wrappers on
+//! [`crate::Kernel`] build a [`UserBufs`] from slices, so most users never see addresses.
+
+use crate::errno::{Errno, SysResult};
+
+/// The address space a system call's pointers are resolved in.
+pub trait UserMem {
+    /// `copy_from_user`: fill `out` from `addr`, or `EFAULT`.
+    fn read(&self, addr: u64, out: &mut [u8]) -> SysResult<()>;
+    /// `copy_to_user`: write `data` at `addr`, or `EFAULT`.
+    fn write(&mut self, addr: u64, data: &[u8]) -> SysResult<()>;
+
+    /// `strncpy_from_user`: the NUL-terminated string at `addr`, at most `max` bytes before
+    /// the NUL; `Ok(None)` when no NUL comes within `max` bytes.
+    fn read_cstr(&self, addr: u64, max: usize) -> SysResult<Option<Vec<u8>>> {
+        let mut out = Vec::new();
+        for i in 0..=max as u64 {
+            let mut b = [0u8];
+            self.read(addr.checked_add(i).ok_or(Errno::EFAULT)?, &mut b)?;
+            if b[0] == 0 {
+                return Ok(Some(out));
+            }
+            out.push(b[0]);
+        }
+        Ok(None)
+    }
+}
+
+/// A user buffer mapped at an address: read-only or writable.
+#[derive(Debug)]
+pub enum Buf<'a> {
+    /// Readable memory (keys, instructions, paths).
+    In(&'a [u8]),
+    /// Writable memory (values, info structs); also readable.
+    Out(&'a mut [u8]),
+}
+
+impl Buf<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Buf::In(b) => b,
+            Buf::Out(b) => b,
+        }
+    }
+}
+
+/// A small address space of a few buffers, each mapped at its own base address.
+///
+/// Buffer `i` is mapped at [`UserBufs::addr`]`(i)`; addresses are far apart so an access that
+/// runs past a buffer's end faults instead of reaching the next one.
+#[derive(Debug, Default)]
+pub struct UserBufs<'a> {
+    bufs: Vec<Buf<'a>>,
+}
+
+impl<'a> UserBufs<'a> {
+    const BASE: u64 = 0x1000_0000;
+    const STRIDE: u64 = 0x1_0000_0000;
+
+    /// An empty address space: every pointer faults.
+    pub fn new() -> Self {
+        UserBufs { bufs: Vec::new() }
+    }
+
+    /// The address buffer `i` is mapped at.
+    pub fn addr(i: usize) -> u64 {
+        Self::BASE + Self::STRIDE * i as u64
+    }
+
+    /// Map a read-only buffer; returns its address.
+    pub fn input(&mut self, b: &'a [u8]) -> u64 {
+        self.bufs.push(Buf::In(b));
+        Self::addr(self.bufs.len() - 1)
+    }
+
+    /// Map a writable buffer; returns its address.
+    pub fn output(&mut self, b: &'a mut [u8]) -> u64 {
+        self.bufs.push(Buf::Out(b));
+        Self::addr(self.bufs.len() - 1)
+    }
+
+    fn locate(&self, addr: u64, len: usize) -> SysResult<(usize, usize)> {
+        let rel = addr.checked_sub(Self::BASE).ok_or(Errno::EFAULT)?;
+        let idx = (rel / Self::STRIDE) as usize;
+        let off = (rel % Self::STRIDE) as usize;
+        let buf = self.bufs.get(idx).ok_or(Errno::EFAULT)?;
+        match off.checked_add(len) {
+            Some(end) if end <= buf.bytes().len() => Ok((idx, off)),
+            _ => Err(Errno::EFAULT),
+        }
+    }
+}
+
+impl UserMem for UserBufs<'_> {
+    fn read(&self, addr: u64, out: &mut [u8]) -> SysResult<()> {
+        let (idx, off) = self.locate(addr, out.len())?;
+        out.copy_from_slice(&self.bufs[idx].bytes()[off..off + out.len()]);
+        Ok(())
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> SysResult<()> {
+        let (idx, off) = self.locate(addr, data.len())?;
+        match &mut self.bufs[idx] {
+            Buf::Out(b) => {
+                b[off..off + data.len()].copy_from_slice(data);
+                Ok(())
+            }
+            Buf::In(_) => Err(Errno::EFAULT),
+        }
+    }
+}
