@@ -1,7 +1,15 @@
 //! Integration tests of the simulated kernel, one module per subsystem. Each test is named
-//! after the kernel rule it checks (`../shared/spec/kernel-semantics.md` section in the
-//! module docs); every test runs the invariant checker after each call through [`Sys`].
+//! after the kernel rule it checks (the spec section is in each module's docs); calls made
+//! through [`support::Sys::run`] are followed by the invariant checker.
 
 mod support;
 
+mod attr_and_ids;
+mod bpffs;
+mod elements;
+mod fds;
+mod lifetime;
+mod lifetime_props;
+mod map_create;
+mod prog_load;
 mod seed;
