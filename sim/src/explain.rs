@@ -191,6 +191,10 @@ impl fmt::Display for Explanation {
 pub fn describe(e: &Event) -> String {
     let who = match &e.holder {
         None => String::new(),
+        // A program's map references are taken before it has an id and dropped after it lost it.
+        Some(Holder::UsedBy { prog_id: 0, .. }) if matches!(e.kind, EventKind::Ref(d) if d > 0) => {
+            " by used_maps of the program being loaded".to_string()
+        }
         Some(h) => format!(" by {}", holder_text(h)),
     };
     let what = match e.kind {

@@ -159,4 +159,24 @@ impl Kernel {
     pub fn syscall_count(&self) -> u64 {
         self.syscalls
     }
+
+    /// Introspection (no syscall, no capability check): the live map with this index.
+    pub fn map(&self, m: MapIdx) -> Option<&Map> {
+        self.maps.get(m.0)
+    }
+
+    /// Introspection: the live program with this index.
+    pub fn prog(&self, p: ProgIdx) -> Option<&Prog> {
+        self.progs.get(p.0)
+    }
+
+    /// Introspection: every map id in use, ascending, with its map.
+    pub fn map_id_table(&self) -> impl Iterator<Item = (u32, MapIdx)> + '_ {
+        self.map_ids.iter()
+    }
+
+    /// Introspection: every program id in use, ascending, with its program.
+    pub fn prog_id_table(&self) -> impl Iterator<Item = (u32, ProgIdx)> + '_ {
+        self.prog_ids.iter()
+    }
 }

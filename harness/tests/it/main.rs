@@ -1,0 +1,3 @@
+//! Integration tests of the harness: scenarios, traces, snapshots, determinism.
+
+mod seed;
