@@ -27,10 +27,14 @@ impl Vfs {
         }
     }
 
-    /// `graft_tree`/`attach_recursive_mnt`: a directory mountpoint for a directory root
-    /// (`ENOTDIR`; bind mounts of files are not modeled and are `ENOTDIR` too), at most
+    /// `lock_mount` + `graft_tree`/`attach_recursive_mnt`: a removed directory cannot be
+    /// mounted on (`cant_mount`, `ENOENT`); a directory mountpoint for a directory root
+    /// (`ENOTDIR`; bind mounts of files are not modeled and are `ENOTDIR` too); at most
     /// [`MOUNT_MAX`] mounts (`ENOSPC`).
     fn check_graft(&self, target: Loc, root_is_dir: bool) -> SysResult<()> {
+        if self.is_dir(target.ino) && self.inode(target.ino).links == 0 {
+            return Err(Errno::ENOENT);
+        }
         if !self.is_dir(target.ino) || !root_is_dir {
             return Err(Errno::ENOTDIR);
         }

@@ -105,6 +105,7 @@ impl Vfs {
     /// parent that is not a bpffs directory is `EPERM` (`dir->i_op != &bpf_dir_iops`); then
     /// `vfs_mkobj` → `may_create` (`EACCES`). The pin is `S_IFREG | (0600 & ~umask)`, owned
     /// by the caller, one link; it stores `obj` (the caller's reference moves into it).
+    /// Returns the new pin inode.
     pub fn pin(
         &mut self,
         cred: &Cred,
