@@ -323,6 +323,8 @@ pub mod limits {
 /// Linux capability numbers (`include/uapi/linux/capability.h`).
 #[allow(missing_docs)]
 pub mod cap {
+    pub const CHOWN: u32 = 0;
+    pub const FSETID: u32 = 4;
     pub const DAC_OVERRIDE: u32 = 1;
     pub const DAC_READ_SEARCH: u32 = 2;
     pub const FOWNER: u32 = 3;

@@ -24,10 +24,7 @@ pub const S_IALLUGO: u32 = 0o7777;
 /// `S_IXGRP`.
 pub const S_IXGRP: u32 = 0o010;
 
-/// `CAP_CHOWN` (not in `uapi::cap`).
-pub const CAP_CHOWN: u32 = 0;
-/// `CAP_FSETID` (not in `uapi::cap`).
-pub const CAP_FSETID: u32 = 4;
+pub use crate::uapi::cap::{CHOWN as CAP_CHOWN, FSETID as CAP_FSETID};
 
 /// `acl_permission_check` + `generic_permission`: the owner, group or other class (exactly
 /// one applies); then `CAP_DAC_READ_SEARCH` grants reading files and reading/searching
