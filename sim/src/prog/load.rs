@@ -168,6 +168,23 @@ fn check_attach(t: u32, eat: u32) -> bool {
     }
 }
 
+/// `attr->fd_array` and `fd_array_cnt`: the fds `BPF_PSEUDO_MAP_IDX*` index into.
+#[derive(Clone, Copy)]
+struct FdArray {
+    addr: u64,
+    cnt: u32,
+}
+
+impl FdArray {
+    /// `copy_from_bpfptr_offset(&fd, fd_array, i * 4, 4)`.
+    fn read(self, mem: &dyn UserMem, i: u32) -> SysResult<i32> {
+        let mut b = [0u8; 4];
+        let at = self.addr.checked_add(4 * i as u64).ok_or(Errno::EFAULT)?;
+        mem.read(at, &mut b)?;
+        Ok(i32::from_le_bytes(b))
+    }
+}
+
 /// What `resolve_pseudo_ldimm64` found at one ld_imm64.
 struct MapRef {
     at: usize,
@@ -264,8 +281,13 @@ impl Kernel {
             );
             return self.finish_log(r, log_level, log_buf, log_size, user_attr, mem);
         }
-        let result =
-            self.prog_check_and_create(pid, ptype, eat, flags, name, &license, insns, &cred);
+        let fd_array = FdArray {
+            addr: a.u64(o::FD_ARRAY),
+            cnt: a.u32(o::FD_ARRAY_CNT),
+        };
+        let result = self.prog_check_and_create(
+            pid, ptype, eat, flags, name, &license, insns, &cred, fd_array, mem,
+        );
         self.finish_log(result, log_level, log_buf, log_size, user_attr, mem)
     }
 
@@ -323,13 +345,42 @@ impl Kernel {
         license: &[u8],
         insns: Vec<Insn>,
         cred: &crate::task::Cred,
+        fd_array: FdArray,
+        mem: &dyn UserMem,
     ) -> SysResult<i64> {
+        let mut used: Vec<MapIdx> = Vec::new();
+        // process_fd_array (6.14+): with fd_array_cnt, every map in fd_array is used.
+        if fd_array.cnt > 0 {
+            if fd_array.cnt >= u32::MAX / 4 {
+                return self.fail(
+                    Errno::EINVAL,
+                    &format!("fd_array_cnt is too big ({})", fd_array.cnt),
+                );
+            }
+            for i in 0..fd_array.cnt {
+                let fd = fd_array.read(mem, i)?;
+                let m = match self.fd_map(pid, fd) {
+                    Ok((_, m)) => m,
+                    Err(e) => {
+                        return self.fail(
+                            e,
+                            &format!("fd {fd} is not pointing to valid bpf_map or btf"),
+                        );
+                    }
+                };
+                if !used.contains(&m) {
+                    if used.len() >= limits::MAX_USED_MAPS {
+                        return self.fail(Errno::E2BIG, "loading more than 64 maps is not allowed");
+                    }
+                    used.push(m);
+                }
+            }
+        }
         let subprogs = check::check_subprogs_caps(&insns, cred.caps.bpf_capable())
             .or_else(|e| self.verr(e))?;
         // resolve_pseudo_ldimm64: the tag is computed on the instructions as submitted.
         let digest = tag::prog_digest(&insns, self.cfg.tag_hash);
         let mut refs: Vec<MapRef> = Vec::new();
-        let mut used: Vec<MapIdx> = Vec::new();
         let mut resolve =
             |k: &mut Kernel, at: usize, i0: &Insn, i1: &Insn| -> Result<(), CheckError> {
                 let err = |errno, msg: String| CheckError {
@@ -338,12 +389,15 @@ impl Kernel {
                     msg,
                 };
                 let fd = match i0.src {
-                    pseudo::MAP_IDX | pseudo::MAP_IDX_VALUE => {
+                    pseudo::MAP_IDX | pseudo::MAP_IDX_VALUE if fd_array.addr == 0 => {
                         return Err(err(
                             Errno::EPROTO,
                             "fd_idx without fd_array is invalid".into(),
                         ));
                     }
+                    pseudo::MAP_IDX | pseudo::MAP_IDX_VALUE => fd_array
+                        .read(mem, i0.imm as u32)
+                        .map_err(|e| err(e, "fd_array is not readable".into()))?,
                     _ => i0.imm,
                 };
                 let m = match k.fd_map(pid, fd) {
@@ -358,7 +412,7 @@ impl Kernel {
                         return Err(err(e, format!("fd {fd} is not pointing to valid bpf_map")));
                     }
                 };
-                let value_off = if i0.src == pseudo::MAP_VALUE {
+                let value_off = if matches!(i0.src, pseudo::MAP_VALUE | pseudo::MAP_IDX_VALUE) {
                     let off = i1.imm as u32;
                     if off >= MAX_VAR_OFF {
                         return Err(err(

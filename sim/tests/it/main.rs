@@ -7,6 +7,7 @@ mod support;
 mod attr_and_ids;
 mod bpffs;
 mod elements;
+mod fd_array;
 mod fds;
 mod lifetime;
 mod lifetime_props;
