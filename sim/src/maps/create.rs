@@ -226,7 +226,10 @@ impl Kernel {
             created_by: pid,
             created_at: self.syscalls,
         }));
-        let id = self.map_ids.alloc(idx).ok_or(Errno::ENOSPC)?;
+        let Some(id) = self.map_ids.alloc(idx) else {
+            self.maps.remove(idx.0);
+            return Err(Errno::ENOSPC);
+        };
         self.maps[idx.0].id = id;
         self.log(ObjRef::Map(idx), EventKind::Created(id), None);
         match self.install_file(pid, FileObj::Map(idx), read, write) {

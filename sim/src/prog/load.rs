@@ -22,6 +22,8 @@ const PROG_FLAGS_OK: u32 = BPF_F_STRICT_ALIGNMENT
     | BPF_F_XDP_DEV_BOUND_ONLY
     | BPF_F_TEST_REG_INVARIANTS
     | BPF_F_TOKEN_FD;
+/// What the model writes to the verifier log of a program that loads.
+const SUCCESS_LOG: &str = "processed by bpfsim (the verifier's semantic pass is not modeled)";
 /// `BPF_LOG_MASK`.
 const LOG_MASK: u32 = 15;
 /// `BPF_MAX_VAR_OFF`: the largest direct map-value offset.
@@ -285,8 +287,22 @@ impl Kernel {
             addr: a.u64(o::FD_ARRAY),
             cnt: a.u32(o::FD_ARRAY_CNT),
         };
+        // bpf_vlog_finalize runs at the end of bpf_check, before the program gets an id: a
+        // log too small for the success message fails the load there.
+        let success_log_fits =
+            log_level == 0 || log_buf == 0 || SUCCESS_LOG.len() < log_size as usize;
         let result = self.prog_check_and_create(
-            pid, ptype, eat, flags, name, &license, insns, &cred, fd_array, mem,
+            pid,
+            ptype,
+            eat,
+            flags,
+            name,
+            &license,
+            insns,
+            &cred,
+            fd_array,
+            mem,
+            success_log_fits,
         );
         self.finish_log(result, log_level, log_buf, log_size, user_attr, mem)
     }
@@ -306,9 +322,7 @@ impl Kernel {
             return result;
         }
         let text = match &result {
-            Ok(_) => {
-                "processed by bpfsim (the verifier's semantic pass is not modeled)\n".to_string()
-            }
+            Ok(_) => format!("{SUCCESS_LOG}\n"),
             Err(_) => format!("{}\n", self.last_error),
         };
         let true_size = text.len() as u32 + 1;
@@ -325,10 +339,10 @@ impl Kernel {
         }
         mem.write(buf, &out)?;
         if true_size > size {
-            if let Ok(fd) = result {
-                // The program loaded, but the caller is told ENOSPC and never sees the fd.
-                let _ = self.close(self.current.expect("in a syscall"), fd as i32);
-            }
+            debug_assert!(
+                result.is_err(),
+                "a success log that does not fit fails inside bpf_check"
+            );
             return Err(Errno::ENOSPC);
         }
         result
@@ -347,6 +361,7 @@ impl Kernel {
         cred: &crate::task::Cred,
         fd_array: FdArray,
         mem: &dyn UserMem,
+        success_log_fits: bool,
     ) -> SysResult<i64> {
         let mut used: Vec<MapIdx> = Vec::new();
         // process_fd_array (6.14+): with fd_array_cnt, every map in fd_array is used.
@@ -504,6 +519,10 @@ impl Kernel {
             );
         }
         self.progs[idx.0].used_maps = used.clone();
+        if !success_log_fits {
+            self.release_failed_prog(idx);
+            return self.fail(Errno::ENOSPC, SUCCESS_LOG);
+        }
         // bpf_prog_select_runtime -> bpf_check_tail_call
         for &m in &used {
             if self.maps[m.0].map_type == map_type::PROG_ARRAY && !self.prog_map_compatible(m, idx)

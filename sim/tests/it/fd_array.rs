@@ -131,3 +131,26 @@ fn fd_array_cnt_with_a_non_map_fd_is_einval_and_closed_fd_ebadf() {
         "no program was created"
     );
 }
+
+/// `bpf_vlog_finalize` runs inside `bpf_check`: a good program whose log does not fit fails
+/// with `ENOSPC` before it gets an id, so no program id is consumed (spec E1, E2).
+#[test]
+fn too_small_log_on_a_good_program_is_enospc_and_consumes_no_id() {
+    let mut s = Sys::new();
+    let root = s.root;
+    let a = ProgLoadAttr {
+        log_level: 1,
+        ..ProgLoadAttr::new(prog_type::SOCKET_FILTER, &trivial())
+    };
+    let (r, log) = s.run(|k| k.prog_load_with_log(root, &a, 8));
+    assert_eq!(r, Err(Errno::ENOSPC));
+    assert_eq!(
+        log.len(),
+        7,
+        "the log holds what fits, NUL-terminated: {log:?}"
+    );
+    let (r, log) = s.run(|k| k.prog_load_with_log(root, &a, 4096));
+    let fd = r.expect("fits");
+    assert!(!log.is_empty());
+    assert_eq!(s.id_of(root, fd), 1, "the failed load consumed no id");
+}
