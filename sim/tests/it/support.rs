@@ -82,3 +82,44 @@ pub fn load(k: &mut Kernel, pid: Pid, name: &str, insns: &[Insn]) -> Result<i32,
         &ProgLoadAttr::new(sim::uapi::prog_type::SOCKET_FILTER, insns).name(name),
     )
 }
+
+// Helpers for raw-attr calls and reference counts (attr_and_ids, fds, map_create, elements).
+
+/// A kernel booted with `cfg` plus a root process.
+pub fn sys_with(cfg: sim::KernelConfig) -> Sys {
+    let mut k = Kernel::new(cfg);
+    let root = k.spawn("test", Cred::ROOT);
+    Sys { k, root }
+}
+
+impl Sys {
+    /// Raw `bpf(cmd, attr, size)` as `pid` with `mem` as its memory, then the invariants.
+    #[track_caller]
+    pub fn raw(
+        &mut self,
+        pid: Pid,
+        cmd: u32,
+        attr: &mut [u8],
+        size: u32,
+        mem: &mut sim::UserBufs<'_>,
+    ) -> Result<i64, Errno> {
+        self.run(|k| k.bpf(pid, cmd, attr, size, mem))
+    }
+
+    /// `(refcnt, usercnt)` of the map whose id is `id`; `None` when no map has that id.
+    pub fn map_counts(&self, id: u32) -> Option<(u64, u64)> {
+        let (_, m) = self.k.map_id_table().find(|&(i, _)| i == id)?;
+        let map = self.k.map(m)?;
+        Some((map.refcnt, map.usercnt))
+    }
+
+    /// How many map ids are in use.
+    pub fn live_maps(&self) -> usize {
+        self.k.map_id_table().count()
+    }
+}
+
+/// A `u32` key or value as bytes (little endian).
+pub fn le32(v: u32) -> [u8; 4] {
+    v.to_le_bytes()
+}
