@@ -19,6 +19,7 @@ pub struct Attr {
 impl Attr {
     /// `bpf_check_uarg_tail_zero()` + `copy_from_bpfptr()`: `user` holds the `size` bytes the
     /// caller passed (a `user` shorter than `size` means part of the range is unmapped: `EFAULT`).
+    #[inline]
     pub fn copy_in(user: &[u8], size: u32) -> SysResult<Attr> {
         let size = size as usize;
         if size > PAGE_SIZE {
@@ -42,8 +43,11 @@ impl Attr {
     }
 
     /// `CHECK_ATTR(cmd)`: every byte from `end` (the end of the command's last field) on is zero.
+    #[inline]
     pub fn check_unused(&self, end: usize) -> SysResult<()> {
-        if self.bytes[end..].iter().any(|&b| b != 0) {
+        // OR-fold instead of `any`: no early exit, so it vectorizes (the byte loop was a
+        // quarter of a map lookup's time).
+        if self.bytes[end..].iter().fold(0u8, |acc, &b| acc | b) != 0 {
             Err(Errno::EINVAL)
         } else {
             Ok(())
@@ -51,11 +55,13 @@ impl Attr {
     }
 
     /// The `u32` at byte offset `off`.
+    #[inline]
     pub fn u32(&self, off: usize) -> u32 {
         u32::from_le_bytes(self.bytes[off..off + 4].try_into().expect("4 bytes"))
     }
 
     /// The `u64` at byte offset `off`.
+    #[inline]
     pub fn u64(&self, off: usize) -> u64 {
         u64::from_le_bytes(self.bytes[off..off + 8].try_into().expect("8 bytes"))
     }

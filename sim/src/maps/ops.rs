@@ -22,6 +22,7 @@ pub(crate) struct Bytes {
 }
 
 impl Bytes {
+    #[inline]
     pub(crate) fn read(mem: &dyn UserMem, addr: u64, len: usize) -> SysResult<Bytes> {
         let mut b = Bytes {
             inline: [0; 64],
@@ -35,6 +36,7 @@ impl Bytes {
         Ok(b)
     }
 
+    #[inline]
     fn as_mut(&mut self) -> &mut [u8] {
         if self.len > 64 {
             &mut self.heap
@@ -43,6 +45,7 @@ impl Bytes {
         }
     }
 
+    #[inline]
     pub(crate) fn get(&self) -> &[u8] {
         if self.len > 64 {
             &self.heap
@@ -51,6 +54,7 @@ impl Bytes {
         }
     }
 
+    #[inline]
     fn u32(&self) -> u32 {
         let b = self.get();
         u32::from_le_bytes([b[0], b[1], b[2], b[3]])
@@ -58,6 +62,7 @@ impl Bytes {
 }
 
 /// `__bpf_copy_key()`: `key_size` bytes from `ukey`; a map without keys takes no pointer.
+#[inline]
 fn copy_key(mem: &dyn UserMem, ukey: u64, key_size: u32) -> SysResult<Option<Bytes>> {
     if key_size > 0 {
         return Bytes::read(mem, ukey, key_size as usize).map(Some);
@@ -275,7 +280,9 @@ impl Kernel {
                 let MapData::HashOfMaps { table, .. } = &mut self.maps[m.0].data else {
                     unreachable!()
                 };
-                let old = table.update(key, inner, flags)?;
+                // bpf_fd_htab_map_update_elem -> htab_map_update_elem_in_place (6.8+): a
+                // replaced inner map keeps its element's place in the bucket chain.
+                let old = table.update_in_place(key, inner, flags)?;
                 self.map_inc(inner, Holder::InnerOf { outer: m, outer_id });
                 if let Some(old) = old {
                     self.map_put(old, Holder::InnerOf { outer: m, outer_id });
@@ -471,9 +478,10 @@ impl Kernel {
         let MapData::Hash { table } = &mut map.data else {
             return Err(Errno::ENOTSUPP);
         };
-        let v = table.lookup(key.get()).ok_or(Errno::ENOENT)?;
-        mem.write(a.u64(o::VALUE), v)?;
-        table.delete(key.get());
+        // The element is unlinked before copy_to_user: a bad value pointer is EFAULT with the
+        // element already gone.
+        let v = table.delete(key.get()).ok_or(Errno::ENOENT)?;
+        mem.write(a.u64(o::VALUE), &v)?;
         Ok(0)
     }
 

@@ -193,6 +193,10 @@ impl Kernel {
     /// onto itself is `EINVAL`.
     pub fn dup3(&mut self, pid: Pid, old: i32, new: i32, cloexec: bool) -> SysResult<i32> {
         let p = self.proc_mut(pid)?;
+        // ksys_dup3: oldfd == newfd is EINVAL before either fd is looked at.
+        if old == new {
+            return Err(Errno::EINVAL);
+        }
         let e = p.fds.get(old).ok_or(Errno::EBADF)?;
         if new < 0 || new as u32 >= p.fd_limit {
             return Err(Errno::EBADF);

@@ -58,13 +58,23 @@ fn readme_example_runs() -> Result<(), sim::Errno> {
 
     let mut k = Kernel::default();
     let loader = k.spawn("loader", Cred::ROOT);
-    let map = k.map_create(loader, &MapCreateAttr::new(map_type::ARRAY, 4, 8, 10).name("my_map"))?;
+    let map = k.map_create(
+        loader,
+        &MapCreateAttr::new(map_type::ARRAY, 4, 8, 10).name("my_map"),
+    )?;
     let mut insns = Insn::ld_map_fd(1, map).to_vec();
     insns.extend([Insn::mov64_imm(0, 0), Insn::exit()]);
-    let _prog = k.prog_load(loader, &ProgLoadAttr::new(prog_type::SOCKET_FILTER, &insns).name("p"))?;
+    let _prog = k.prog_load(
+        loader,
+        &ProgLoadAttr::new(prog_type::SOCKET_FILTER, &insns).name("p"),
+    )?;
     k.exit(loader)?;
     let root = k.spawn("check", Cred::ROOT);
-    assert_eq!(k.map_get_next_id(root, 0), Ok(1), "the map waits for the grace period");
+    assert_eq!(
+        k.map_get_next_id(root, 0),
+        Ok(1),
+        "the map waits for the grace period"
+    );
     k.synchronize();
     assert_eq!(k.map_get_next_id(root, 0), Err(sim::Errno::ENOENT));
     k.exit(root)?;
