@@ -299,12 +299,7 @@ impl Session {
     /// A `bpftool map show`-like walk: `BPF_MAP_GET_NEXT_ID` from 0 until `ENOENT`, as `pid`.
     /// Returns the ids; the trace shows them normalized.
     pub fn list_maps(&mut self, pid: Pid) -> Vec<u32> {
-        let mut ids = Vec::new();
-        let mut id = 0;
-        while let Ok(next) = self.k.map_get_next_id(pid, id) {
-            ids.push(next);
-            id = next;
-        }
+        let ids = walk_ids(|id| self.k.map_get_next_id(pid, id));
         let names: Vec<String> = ids.iter().map(|&i| self.norm.map(i)).collect();
         self.line(
             Some(pid),
@@ -313,14 +308,9 @@ impl Session {
         ids
     }
 
-    /// The same for programs.
+    /// The same for programs (`BPF_PROG_GET_NEXT_ID`).
     pub fn list_progs(&mut self, pid: Pid) -> Vec<u32> {
-        let mut ids = Vec::new();
-        let mut id = 0;
-        while let Ok(next) = self.k.prog_get_next_id(pid, id) {
-            ids.push(next);
-            id = next;
-        }
+        let ids = walk_ids(|id| self.k.prog_get_next_id(pid, id));
         let names: Vec<String> = ids.iter().map(|&i| self.norm.prog(i)).collect();
         self.line(
             Some(pid),
@@ -356,4 +346,15 @@ impl Session {
     pub fn is_err(r: &SysResult<impl Sized>, e: Errno) -> bool {
         matches!(r, Err(x) if *x == e)
     }
+}
+
+/// Every id a `*_GET_NEXT_ID` command yields, from 0 until it fails.
+fn walk_ids(mut next: impl FnMut(u32) -> SysResult<u32>) -> Vec<u32> {
+    let mut ids = Vec::new();
+    let mut id = 0;
+    while let Ok(n) = next(id) {
+        ids.push(n);
+        id = n;
+    }
+    ids
 }
