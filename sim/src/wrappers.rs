@@ -39,9 +39,14 @@ impl ObjInfo {
 }
 
 impl Kernel {
-    fn call(&mut self, pid: Pid, c: u32, attr: AttrBuf, mem: &mut UserBufs<'_>) -> SysResult<i64> {
-        let mut a = attr.0;
-        self.bpf(pid, c, &mut a, ATTR_SIZE as u32, mem)
+    fn call(
+        &mut self,
+        pid: Pid,
+        c: u32,
+        mut attr: AttrBuf,
+        mem: &mut UserBufs<'_>,
+    ) -> SysResult<i64> {
+        self.bpf(pid, c, &mut attr.0, ATTR_SIZE as u32, mem)
     }
 
     fn call_out(
