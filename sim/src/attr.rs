@@ -9,18 +9,21 @@
 use crate::errno::{Errno, SysResult};
 use crate::uapi::limits::{ATTR_SIZE, PAGE_SIZE};
 
-/// A copied-in `union bpf_attr`: `sizeof(union bpf_attr)` bytes, zero past what the caller sent.
-#[derive(Clone)]
-pub struct Attr {
-    bytes: [u8; ATTR_SIZE],
+/// A `union bpf_attr` as a command reads it: the first `min(size, sizeof(union bpf_attr))`
+/// bytes the caller passed, every byte past them reading as zero (the kernel zero-fills its
+/// copy). A view of the caller's bytes: commands that write results back into the attr
+/// work on an [`Attr::owned`] copy.
+#[derive(Clone, Copy)]
+pub struct Attr<'a> {
+    bytes: &'a [u8],
     size: usize,
 }
 
-impl Attr {
+impl<'a> Attr<'a> {
     /// `bpf_check_uarg_tail_zero()` + `copy_from_bpfptr()`: `user` holds the `size` bytes the
     /// caller passed (a `user` shorter than `size` means part of the range is unmapped: `EFAULT`).
     #[inline]
-    pub fn copy_in(user: &[u8], size: u32) -> SysResult<Attr> {
+    pub fn copy_in(user: &'a [u8], size: u32) -> SysResult<Attr<'a>> {
         let size = size as usize;
         if size > PAGE_SIZE {
             return Err(Errno::E2BIG);
@@ -28,13 +31,28 @@ impl Attr {
         if user.len() < size {
             return Err(Errno::EFAULT);
         }
-        if size > ATTR_SIZE && user[ATTR_SIZE..size].iter().any(|&b| b != 0) {
+        if size > ATTR_SIZE && user[ATTR_SIZE..size].iter().fold(0u8, |acc, &b| acc | b) != 0 {
             return Err(Errno::E2BIG);
         }
-        let mut bytes = [0u8; ATTR_SIZE];
-        let n = size.min(ATTR_SIZE);
-        bytes[..n].copy_from_slice(&user[..n]);
-        Ok(Attr { bytes, size })
+        Ok(Attr {
+            bytes: &user[..size.min(ATTR_SIZE)],
+            size,
+        })
+    }
+
+    /// The kernel's own zero-filled copy, for commands that write back into the caller's attr.
+    pub fn owned(&self) -> [u8; ATTR_SIZE] {
+        let mut out = [0u8; ATTR_SIZE];
+        out[..self.bytes.len()].copy_from_slice(self.bytes);
+        out
+    }
+
+    /// A view of an owned copy made by [`Attr::owned`], with the caller's size.
+    pub fn of_owned(copy: &'a [u8; ATTR_SIZE], size: usize) -> Attr<'a> {
+        Attr {
+            bytes: &copy[..size.min(ATTR_SIZE)],
+            size,
+        }
     }
 
     /// The size the caller passed.
@@ -45,35 +63,41 @@ impl Attr {
     /// `CHECK_ATTR(cmd)`: every byte from `end` (the end of the command's last field) on is zero.
     #[inline]
     pub fn check_unused(&self, end: usize) -> SysResult<()> {
-        // OR-fold instead of `any`: no early exit, so it vectorizes (the byte loop was a
-        // quarter of a map lookup's time).
-        if self.bytes[end..].iter().fold(0u8, |acc, &b| acc | b) != 0 {
-            Err(Errno::EINVAL)
-        } else {
-            Ok(())
+        match self.bytes.get(end..) {
+            // OR-fold instead of `any`: no early exit, so it vectorizes.
+            Some(rest) if rest.iter().fold(0u8, |acc, &b| acc | b) != 0 => Err(Errno::EINVAL),
+            _ => Ok(()),
         }
+    }
+
+    /// `N` bytes at `off`, zero past the caller's size.
+    #[inline]
+    fn array<const N: usize>(&self, off: usize) -> [u8; N] {
+        let mut out = [0u8; N];
+        if let Some(b) = self.bytes.get(off..off + N) {
+            out.copy_from_slice(b);
+        } else if off < self.bytes.len() {
+            let n = self.bytes.len() - off;
+            out[..n].copy_from_slice(&self.bytes[off..]);
+        }
+        out
     }
 
     /// The `u32` at byte offset `off`.
     #[inline]
     pub fn u32(&self, off: usize) -> u32 {
-        u32::from_le_bytes(self.bytes[off..off + 4].try_into().expect("4 bytes"))
+        u32::from_le_bytes(self.array(off))
     }
 
     /// The `u64` at byte offset `off`.
     #[inline]
     pub fn u64(&self, off: usize) -> u64 {
-        u64::from_le_bytes(self.bytes[off..off + 8].try_into().expect("8 bytes"))
+        u64::from_le_bytes(self.array(off))
     }
 
-    /// The bytes `off..off + len`.
-    pub fn bytes(&self, off: usize, len: usize) -> &[u8] {
-        &self.bytes[off..off + len]
-    }
-
-    /// The whole attr.
-    pub fn raw(&self) -> &[u8; ATTR_SIZE] {
-        &self.bytes
+    /// The 16 bytes at `off` (object names).
+    pub fn name(&self, off: usize) -> [u8; 16] {
+        self.array(off)
     }
 }
 
@@ -86,23 +110,39 @@ pub fn put_u32(user: &mut [u8], off: usize, v: u32) -> SysResult<()> {
     Ok(())
 }
 
-/// Builder for attr bytes, used by the typed wrappers and by tests.
+/// Builder for attr bytes, used by the typed wrappers and by tests. `len` is the size the
+/// call passes; the typed wrappers pass the end of the command's last field, as libbpf does
+/// (`offsetofend(union bpf_attr, ...)`).
 #[derive(Clone)]
-pub struct AttrBuf(pub [u8; ATTR_SIZE]);
+pub struct AttrBuf(pub [u8; ATTR_SIZE], pub usize);
 
 impl Default for AttrBuf {
     fn default() -> Self {
-        AttrBuf([0; ATTR_SIZE])
+        AttrBuf([0; ATTR_SIZE], ATTR_SIZE)
     }
 }
 
 impl AttrBuf {
+    /// An all-zero attr whose size is the end of `cmd`'s last field (`ATTR_SIZE` for a command
+    /// this model does not know).
+    pub fn for_cmd(cmd: u32) -> Self {
+        AttrBuf([0; ATTR_SIZE], cmd_end(cmd))
+    }
+
+    /// The same with the size to pass set to `len`.
+    pub fn size(mut self, len: usize) -> Self {
+        self.1 = len;
+        self
+    }
+
     /// Set the `u32` at `off`.
+    #[inline(always)]
     pub fn u32(mut self, off: usize, v: u32) -> Self {
         self.0[off..off + 4].copy_from_slice(&v.to_le_bytes());
         self
     }
     /// Set the `u64` at `off`.
+    #[inline(always)]
     pub fn u64(mut self, off: usize, v: u64) -> Self {
         self.0[off..off + 8].copy_from_slice(&v.to_le_bytes());
         self
@@ -111,6 +151,28 @@ impl AttrBuf {
     pub fn bytes(mut self, off: usize, b: &[u8]) -> Self {
         self.0[off..off + b.len()].copy_from_slice(b);
         self
+    }
+}
+
+/// The end of `cmd`'s last field in `union bpf_attr` (`offsetofend` of its `*_LAST_FIELD`).
+pub fn cmd_end(cmd: u32) -> usize {
+    use crate::uapi::cmd as c;
+    match cmd {
+        c::MAP_CREATE => off::map_create::END,
+        c::MAP_LOOKUP_ELEM | c::MAP_UPDATE_ELEM | c::MAP_LOOKUP_AND_DELETE_ELEM => {
+            off::elem::END_FLAGS
+        }
+        c::MAP_DELETE_ELEM => off::elem::END_KEY,
+        c::MAP_GET_NEXT_KEY => off::elem::END_NEXT_KEY,
+        c::MAP_FREEZE => off::elem::END_MAP_FD,
+        c::PROG_LOAD => off::prog_load::END,
+        c::OBJ_PIN | c::OBJ_GET => off::obj::END,
+        c::MAP_GET_NEXT_ID | c::PROG_GET_NEXT_ID => off::id::END_NEXT_ID,
+        c::MAP_GET_FD_BY_ID => off::id::END_OPEN_FLAGS,
+        c::PROG_GET_FD_BY_ID => off::id::END_PROG_ID,
+        c::OBJ_GET_INFO_BY_FD => off::info::END,
+        c::PROG_BIND_MAP => off::bind_map::END,
+        _ => ATTR_SIZE,
     }
 }
 

@@ -198,10 +198,9 @@ pub fn describe(e: &Event) -> String {
         Some(h) => format!(" by {}", holder_text(h)),
     };
     let what = match e.kind {
-        EventKind::Created(id) => format!("created with id {id}"),
-        EventKind::Ref(0) => format!("first reference is{who}"),
+        EventKind::Created(id) => format!("created with id {id}, first reference held{who}"),
         EventKind::Ref(d) => format!("refcnt {:+}{who}", d),
-        EventKind::Uref(d) => format!("usercnt {:+}{who}", d),
+        EventKind::RefUref(d) => format!("refcnt and usercnt {:+}{who}", d),
         EventKind::IdRemoved(id) => format!("id {id} removed (refcnt reached 0)"),
         EventKind::SlotsCleared => "slots cleared (usercnt had reached 0)".to_string(),
         EventKind::Freed => "freed".to_string(),

@@ -2,7 +2,7 @@
 //! [`UserBufs`] address space and calls [`Kernel::bpf`], so every typed call gets the same attr
 //! checks as a raw one.
 
-use crate::attr::{AttrBuf, off};
+use crate::attr::{AttrBuf, cmd_end, off};
 use crate::errno::SysResult;
 use crate::kernel::Kernel;
 use crate::maps::create::MapCreateAttr;
@@ -39,6 +39,7 @@ impl ObjInfo {
 }
 
 impl Kernel {
+    #[inline(always)]
     fn call(
         &mut self,
         pid: Pid,
@@ -46,7 +47,9 @@ impl Kernel {
         mut attr: AttrBuf,
         mem: &mut UserBufs<'_>,
     ) -> SysResult<i64> {
-        self.bpf(pid, c, &mut attr.0, ATTR_SIZE as u32, mem)
+        // Like libbpf, pass only up to the end of the command's last field.
+        let len = cmd_end(c);
+        self.bpf(pid, c, &mut attr.0[..len], len as u32, mem)
     }
 
     fn call_out(
@@ -56,8 +59,8 @@ impl Kernel {
         attr: AttrBuf,
         mem: &mut UserBufs<'_>,
     ) -> SysResult<(i64, [u8; ATTR_SIZE])> {
-        let mut a = attr.0;
-        let r = self.bpf(pid, c, &mut a, ATTR_SIZE as u32, mem)?;
+        let (mut a, len) = (attr.0, cmd_end(c));
+        let r = self.bpf(pid, c, &mut a[..len], len as u32, mem)?;
         Ok((r, a))
     }
 
@@ -78,8 +81,15 @@ impl Kernel {
     ) -> SysResult<()> {
         let mut m = UserBufs::new();
         let (k, v) = (m.input(key), m.output(value));
-        let a = elem_attr(fd, k, v, flags);
-        self.call(pid, cmd::MAP_LOOKUP_ELEM, a, &mut m).map(drop)
+        let mut a = elem_attr(fd, k, v, flags);
+        self.bpf(
+            pid,
+            cmd::MAP_LOOKUP_ELEM,
+            &mut a,
+            off::elem::END_FLAGS as u32,
+            &mut m,
+        )
+        .map(drop)
     }
 
     /// `BPF_MAP_UPDATE_ELEM` with `flags` (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`).
@@ -93,8 +103,15 @@ impl Kernel {
     ) -> SysResult<()> {
         let mut m = UserBufs::new();
         let (k, v) = (m.input(key), m.input(value));
-        let a = elem_attr(fd, k, v, flags);
-        self.call(pid, cmd::MAP_UPDATE_ELEM, a, &mut m).map(drop)
+        let mut a = elem_attr(fd, k, v, flags);
+        self.bpf(
+            pid,
+            cmd::MAP_UPDATE_ELEM,
+            &mut a,
+            off::elem::END_FLAGS as u32,
+            &mut m,
+        )
+        .map(drop)
     }
 
     /// `BPF_MAP_DELETE_ELEM`.
@@ -135,9 +152,15 @@ impl Kernel {
     ) -> SysResult<()> {
         let mut m = UserBufs::new();
         let (k, v) = (m.input(key), m.output(value));
-        let a = elem_attr(fd, k, v, 0);
-        self.call(pid, cmd::MAP_LOOKUP_AND_DELETE_ELEM, a, &mut m)
-            .map(drop)
+        let mut a = elem_attr(fd, k, v, 0);
+        self.bpf(
+            pid,
+            cmd::MAP_LOOKUP_AND_DELETE_ELEM,
+            &mut a,
+            off::elem::END_FLAGS as u32,
+            &mut m,
+        )
+        .map(drop)
     }
 
     /// `BPF_MAP_FREEZE`.
@@ -318,12 +341,15 @@ impl Kernel {
     }
 }
 
-fn elem_attr(fd: i32, key: u64, value: u64, flags: u64) -> AttrBuf {
-    AttrBuf::default()
-        .u32(off::elem::MAP_FD, fd as u32)
-        .u64(off::elem::KEY, key)
-        .u64(off::elem::VALUE, value)
-        .u64(off::elem::FLAGS, flags)
+#[inline(always)]
+fn elem_attr(fd: i32, key: u64, value: u64, flags: u64) -> [u8; off::elem::END_FLAGS] {
+    // Built in place, field by field: these are the hot calls.
+    let mut a = [0u8; off::elem::END_FLAGS];
+    a[off::elem::MAP_FD..off::elem::MAP_FD + 4].copy_from_slice(&(fd as u32).to_le_bytes());
+    a[off::elem::KEY..off::elem::KEY + 8].copy_from_slice(&key.to_le_bytes());
+    a[off::elem::VALUE..off::elem::VALUE + 8].copy_from_slice(&value.to_le_bytes());
+    a[off::elem::FLAGS..off::elem::FLAGS + 8].copy_from_slice(&flags.to_le_bytes());
+    a
 }
 
 fn cstr(s: &str) -> Vec<u8> {

@@ -19,7 +19,7 @@ impl Kernel {
             obj,
             Holder::Pin {
                 ino: u32::MAX,
-                path: path.to_string(),
+                path: path.into(),
             },
         );
     }

@@ -2,13 +2,13 @@
 //! instance of a machine. No I/O, no clock, no threads: time moves only through
 //! [`Kernel::advance`], deferred frees only through [`Kernel::synchronize`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::maps::Map;
 use crate::object::{Deferred, EventLog, Idr, MapIdx, ProgIdx, Slab};
 use crate::prog::Prog;
 use crate::prog::tag::TagHash;
-use crate::task::{File, Pid, Process};
+use crate::task::{File, Pid, ProcTable};
 use crate::vfs::Vfs;
 
 mod fs;
@@ -57,7 +57,7 @@ impl Default for KernelConfig {
 #[derive(Clone, Debug)]
 pub struct Kernel {
     pub(crate) cfg: KernelConfig,
-    pub(crate) procs: BTreeMap<Pid, Process>,
+    pub(crate) procs: ProcTable,
     pub(crate) next_pid: u32,
     pub(crate) files: Slab<File>,
     pub(crate) maps: Slab<Map>,
@@ -91,7 +91,7 @@ impl Kernel {
     /// A freshly booted machine: no processes, no objects, nothing mounted.
     pub fn new(cfg: KernelConfig) -> Kernel {
         Kernel {
-            procs: BTreeMap::new(),
+            procs: ProcTable::default(),
             next_pid: 1,
             files: Slab::default(),
             maps: Slab::default(),

@@ -48,6 +48,14 @@ impl Kernel {
         mem: &mut dyn UserMem,
     ) -> SysResult<i64> {
         let a = Attr::copy_in(user, size)?;
+        let size = a.size();
+        // The element commands first, as direct branches: they are the hot ones.
+        if c == cmd::MAP_LOOKUP_ELEM {
+            return self.sys_map_lookup_elem(pid, &a, mem);
+        }
+        if c == cmd::MAP_UPDATE_ELEM {
+            return self.sys_map_update_elem(pid, &a, mem);
+        }
         match c {
             cmd::MAP_CREATE => self.sys_map_create(pid, &a),
             cmd::MAP_LOOKUP_ELEM => self.sys_map_lookup_elem(pid, &a, mem),
@@ -56,13 +64,24 @@ impl Kernel {
             cmd::MAP_GET_NEXT_KEY => self.sys_map_get_next_key(pid, &a, mem),
             cmd::MAP_LOOKUP_AND_DELETE_ELEM => self.sys_map_lookup_and_delete_elem(pid, &a, mem),
             cmd::MAP_FREEZE => self.sys_map_freeze(pid, &a),
-            cmd::PROG_LOAD => self.sys_prog_load(pid, &a, user, mem),
             cmd::OBJ_PIN => self.sys_obj_pin(pid, &a, mem),
             cmd::OBJ_GET => self.sys_obj_get(pid, &a, mem),
-            cmd::MAP_GET_NEXT_ID | cmd::PROG_GET_NEXT_ID => self.sys_get_next_id(pid, c, &a, user),
             cmd::MAP_GET_FD_BY_ID => self.sys_map_get_fd_by_id(pid, &a),
             cmd::PROG_GET_FD_BY_ID => self.sys_prog_get_fd_by_id(pid, &a),
-            cmd::OBJ_GET_INFO_BY_FD => self.sys_obj_get_info_by_fd(pid, &a, user, mem),
+            // The commands that write results back into the caller's attr read the kernel's
+            // own copy of it.
+            cmd::PROG_LOAD => {
+                let copy = a.owned();
+                self.sys_prog_load(pid, &Attr::of_owned(&copy, size), user, mem)
+            }
+            cmd::MAP_GET_NEXT_ID | cmd::PROG_GET_NEXT_ID => {
+                let copy = a.owned();
+                self.sys_get_next_id(pid, c, &Attr::of_owned(&copy, size), user)
+            }
+            cmd::OBJ_GET_INFO_BY_FD => {
+                let copy = a.owned();
+                self.sys_obj_get_info_by_fd(pid, &Attr::of_owned(&copy, size), user, mem)
+            }
             cmd::PROG_BIND_MAP => self.sys_prog_bind_map(pid, &a),
             c if c <= cmd::PROG_STREAM_READ_BY_FD => {
                 let name = cmd::name(c).unwrap_or("?");
@@ -78,17 +97,16 @@ impl Kernel {
         Err(e)
     }
 
-    /// Log the first fd of a new object as its first holder.
-    pub(crate) fn log_new_fd(&mut self, obj: ObjRef, pid: Pid, fd: i32) {
-        if let Some(e) = self.procs.get(&pid).and_then(|p| p.fds.get(fd)) {
-            let holder = Holder::File {
-                file: e.file,
-                pid,
-                fd,
-            };
-            let kind = crate::object::EventKind::Ref(0);
-            self.log(obj, kind, Some(holder));
-        }
+    /// Log a new object's creation, with its first fd as the holder of its first reference.
+    pub(crate) fn log_created(&mut self, obj: ObjRef, id: u32, pid: Pid, fd: i32) {
+        let file = self
+            .procs
+            .get(&pid)
+            .and_then(|p| p.fds.get(fd))
+            .expect("just installed")
+            .file;
+        let holder = Holder::File { file, pid, fd };
+        self.log(obj, crate::object::EventKind::Created(id), Some(holder));
     }
 
     /// `BPF_MAP_GET_NEXT_ID` / `BPF_PROG_GET_NEXT_ID` (`bpf_obj_get_next_id`): the smallest id
@@ -181,7 +199,13 @@ impl Kernel {
         // The kernel takes the reference before creating the inode and puts it on failure;
         // with nothing running in between, taking it after success is the same.
         let ino = self.vfs.pin(&cred, base, &path, obj)?;
-        self.obj_inc_uref(obj, Holder::Pin { ino, path });
+        self.obj_inc_uref(
+            obj,
+            Holder::Pin {
+                ino,
+                path: path.into(),
+            },
+        );
         Ok(0)
     }
 

@@ -91,7 +91,7 @@ impl MapCreateAttr {
             map_flags: a.u32(o::MAP_FLAGS),
             inner_map_fd: a.u32(o::INNER_MAP_FD),
             numa_node: a.u32(o::NUMA_NODE),
-            map_name: a.bytes(o::MAP_NAME, 16).try_into().expect("16 bytes"),
+            map_name: a.name(o::MAP_NAME),
             map_extra: a.u64(o::MAP_EXTRA),
         }
     }
@@ -231,14 +231,15 @@ impl Kernel {
             return Err(Errno::ENOSPC);
         };
         self.maps[idx.0].id = id;
-        self.log(ObjRef::Map(idx), EventKind::Created(id), None);
         match self.install_file(pid, FileObj::Map(idx), read, write) {
             Ok(fd) => {
-                self.log_new_fd(ObjRef::Map(idx), pid, fd);
+                self.log_created(ObjRef::Map(idx), id, pid, fd);
                 Ok(fd as i64)
             }
             Err(e) => {
                 // bpf_map_new_fd failed: bpf_map_put_with_uref; the id was consumed.
+                let holder = Some(crate::object::Holder::NewObject);
+                self.log(ObjRef::Map(idx), EventKind::Created(id), holder);
                 self.map_put_with_uref(idx, crate::object::Holder::NewObject);
                 Err(e)
             }

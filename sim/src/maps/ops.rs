@@ -14,63 +14,60 @@ use crate::task::{FileIdx, FileObj, Pid};
 use crate::uapi::flags::{BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST};
 use crate::uapi::prog_type;
 
-/// A key or value copied in from user memory; small ones stay on the stack.
-pub(crate) struct Bytes {
-    inline: [u8; 64],
+/// Scratch space for a key or value copied in from user memory: small ones stay on the stack.
+/// The caller owns it and the copy is read in place (moving a copied key around defeats
+/// store-to-load forwarding on the hot lookup path).
+pub(crate) struct Scratch {
+    inline: [u8; Scratch::INLINE],
     heap: Vec<u8>,
-    len: usize,
 }
 
-impl Bytes {
-    #[inline]
-    pub(crate) fn read(mem: &dyn UserMem, addr: u64, len: usize) -> SysResult<Bytes> {
-        let mut b = Bytes {
-            inline: [0; 64],
+impl Scratch {
+    const INLINE: usize = 32;
+
+    #[inline(always)]
+    pub(crate) fn new() -> Scratch {
+        Scratch {
+            inline: [0; Scratch::INLINE],
             heap: Vec::new(),
-            len,
+        }
+    }
+
+    /// `copy_from_user` of `len` bytes at `addr` into the scratch.
+    #[inline(always)]
+    pub(crate) fn read(&mut self, mem: &dyn UserMem, addr: u64, len: usize) -> SysResult<&[u8]> {
+        let buf = if len <= Self::INLINE {
+            &mut self.inline[..len]
+        } else {
+            self.heap.resize(len, 0);
+            &mut self.heap[..]
         };
-        if len > 64 {
-            b.heap = vec![0; len];
-        }
-        mem.read(addr, b.as_mut())?;
-        Ok(b)
+        mem.read(addr, buf)?;
+        Ok(buf)
     }
+}
 
-    #[inline]
-    fn as_mut(&mut self) -> &mut [u8] {
-        if self.len > 64 {
-            &mut self.heap
-        } else {
-            &mut self.inline[..self.len]
-        }
-    }
-
-    #[inline]
-    pub(crate) fn get(&self) -> &[u8] {
-        if self.len > 64 {
-            &self.heap
-        } else {
-            &self.inline[..self.len]
-        }
-    }
-
-    #[inline]
-    fn u32(&self) -> u32 {
-        let b = self.get();
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
+/// The first four bytes as a little-endian `u32` (array indexes, fds).
+#[inline(always)]
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// `__bpf_copy_key()`: `key_size` bytes from `ukey`; a map without keys takes no pointer.
-#[inline]
-fn copy_key(mem: &dyn UserMem, ukey: u64, key_size: u32) -> SysResult<Option<Bytes>> {
+#[inline(always)]
+fn copy_key<'s>(
+    mem: &dyn UserMem,
+    ukey: u64,
+    key_size: u32,
+    s: &'s mut Scratch,
+) -> SysResult<&'s [u8]> {
     if key_size > 0 {
-        return Bytes::read(mem, ukey, key_size as usize).map(Some);
+        return s.read(mem, ukey, key_size as usize);
     }
     if ukey != 0 {
         Err(Errno::EINVAL)
     } else {
-        Ok(None)
+        Ok(&[])
     }
 }
 
@@ -129,11 +126,12 @@ impl Kernel {
             return self.fail(Errno::EINVAL, "BPF_F_LOCK on a map without a bpf_spin_lock");
         }
         let map = &self.maps[m.0];
-        let key = copy_key(mem, a.u64(o::KEY), map.key_size)?.expect("modeled maps have keys");
+        let mut ks = Scratch::new();
+        let key = copy_key(mem, a.u64(o::KEY), map.key_size, &mut ks)?;
         let uvalue = a.u64(o::VALUE);
         match &map.data {
             MapData::Array { values } => {
-                let i = key.u32();
+                let i = le32(key);
                 if i >= map.max_entries {
                     return Err(Errno::ENOENT);
                 }
@@ -141,12 +139,12 @@ impl Kernel {
                 mem.write(uvalue, &values[i as usize * vs..(i as usize + 1) * vs])?;
             }
             MapData::Hash { table } => {
-                let v = table.lookup(key.get()).ok_or(Errno::ENOENT)?;
+                let v = table.lookup(key).ok_or(Errno::ENOENT)?;
                 mem.write(uvalue, v)?;
             }
             MapData::ProgArray { slots, .. } => {
                 let p = slots
-                    .get(key.u32() as usize)
+                    .get(le32(key) as usize)
                     .copied()
                     .flatten()
                     .ok_or(Errno::ENOENT)?;
@@ -154,14 +152,14 @@ impl Kernel {
             }
             MapData::ArrayOfMaps { slots, .. } => {
                 let inner = slots
-                    .get(key.u32() as usize)
+                    .get(le32(key) as usize)
                     .copied()
                     .flatten()
                     .ok_or(Errno::ENOENT)?;
                 mem.write(uvalue, &self.maps[inner.0].id.to_le_bytes())?;
             }
             MapData::HashOfMaps { table, .. } => {
-                let inner = *table.lookup(key.get()).ok_or(Errno::ENOENT)?;
+                let inner = *table.lookup(key).ok_or(Errno::ENOENT)?;
                 mem.write(uvalue, &self.maps[inner.0].id.to_le_bytes())?;
             }
         }
@@ -185,9 +183,11 @@ impl Kernel {
             return self.fail(Errno::EINVAL, "BPF_F_LOCK on a map without a bpf_spin_lock");
         }
         let map = &self.maps[m.0];
-        let key = copy_key(mem, a.u64(o::KEY), map.key_size)?.expect("modeled maps have keys");
-        let value = Bytes::read(mem, a.u64(o::VALUE), value_size(map))?;
-        self.map_update(pid, m, key.get(), value.get(), flags)?;
+        let mut ks = Scratch::new();
+        let key = copy_key(mem, a.u64(o::KEY), map.key_size, &mut ks)?;
+        let mut vs = Scratch::new();
+        let value = vs.read(mem, a.u64(o::VALUE), value_size(map))?;
+        self.map_update(pid, m, key, value, flags)?;
         Ok(0)
     }
 
@@ -356,12 +356,13 @@ impl Kernel {
             return Err(Errno::EPERM);
         }
         let map = &mut self.maps[m.0];
-        let key = copy_key(mem, a.u64(o::KEY), map.key_size)?.expect("modeled maps have keys");
+        let mut ks = Scratch::new();
+        let key = copy_key(mem, a.u64(o::KEY), map.key_size, &mut ks)?;
         let (max, id) = (map.max_entries, map.id);
-        let i = if key.get().len() >= 4 { key.u32() } else { 0 };
+        let i = if key.len() >= 4 { le32(key) } else { 0 };
         match &mut map.data {
             MapData::Array { .. } => Err(Errno::EINVAL),
-            MapData::Hash { table } => table.delete(key.get()).map(|_| 0).ok_or(Errno::ENOENT),
+            MapData::Hash { table } => table.delete(key).map(|_| 0).ok_or(Errno::ENOENT),
             MapData::ProgArray { slots, .. } => {
                 if i >= max {
                     return Err(Errno::E2BIG);
@@ -392,7 +393,7 @@ impl Kernel {
                 Ok(0)
             }
             MapData::HashOfMaps { table, .. } => {
-                let old = table.delete(key.get()).ok_or(Errno::ENOENT)?;
+                let old = table.delete(key).ok_or(Errno::ENOENT)?;
                 self.map_put(
                     old,
                     Holder::InnerOf {
@@ -420,15 +421,16 @@ impl Kernel {
         }
         let map = &self.maps[m.0];
         let ukey = a.u64(o::KEY);
+        let mut ks = Scratch::new();
         let key = if ukey != 0 {
-            copy_key(mem, ukey, map.key_size)?
+            Some(copy_key(mem, ukey, map.key_size, &mut ks)?)
         } else {
             None
         };
         let next: Vec<u8> = match &map.data {
             MapData::Array { .. } | MapData::ProgArray { .. } | MapData::ArrayOfMaps { .. } => {
                 // array_map_get_next_key: no key or an out-of-range key restarts at 0.
-                let next = match key.map(|k| k.u32()) {
+                let next = match key.map(le32) {
                     Some(i) if i < map.max_entries => {
                         if i == map.max_entries - 1 {
                             return Err(Errno::ENOENT);
@@ -439,14 +441,10 @@ impl Kernel {
                 };
                 next.to_le_bytes().to_vec()
             }
-            MapData::Hash { table } => table
-                .get_next_key(key.as_ref().map(Bytes::get))
-                .ok_or(Errno::ENOENT)?
-                .to_vec(),
-            MapData::HashOfMaps { table, .. } => table
-                .get_next_key(key.as_ref().map(Bytes::get))
-                .ok_or(Errno::ENOENT)?
-                .to_vec(),
+            MapData::Hash { table } => table.get_next_key(key).ok_or(Errno::ENOENT)?.to_vec(),
+            MapData::HashOfMaps { table, .. } => {
+                table.get_next_key(key).ok_or(Errno::ENOENT)?.to_vec()
+            }
         };
         mem.write(a.u64(o::NEXT_KEY), &next)?;
         Ok(0)
@@ -474,13 +472,14 @@ impl Kernel {
             return self.fail(Errno::EINVAL, "BPF_F_LOCK on a map without a bpf_spin_lock");
         }
         let map = &mut self.maps[m.0];
-        let key = copy_key(mem, a.u64(o::KEY), map.key_size)?.expect("modeled maps have keys");
+        let mut ks = Scratch::new();
+        let key = copy_key(mem, a.u64(o::KEY), map.key_size, &mut ks)?;
         let MapData::Hash { table } = &mut map.data else {
             return Err(Errno::ENOTSUPP);
         };
         // The element is unlinked before copy_to_user: a bad value pointer is EFAULT with the
         // element already gone.
-        let v = table.delete(key.get()).ok_or(Errno::ENOENT)?;
+        let v = table.delete(key).ok_or(Errno::ENOENT)?;
         mem.write(a.u64(o::VALUE), &v)?;
         Ok(0)
     }

@@ -7,12 +7,13 @@ use super::{Holder, ObjRef};
 /// What happened to an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
-    /// The object was created with this id (its first reference belongs to the new fd).
+    /// The object was created with this id; the event's holder is the fd that owns its first
+    /// reference (or the creating call, when installing that fd failed).
     Created(u32),
     /// `refcnt` changed by this much.
     Ref(i8),
-    /// `usercnt` changed by this much.
-    Uref(i8),
+    /// `refcnt` and `usercnt` both changed by this much (an fd or a pin).
+    RefUref(i8),
     /// The id was removed from the id space (refcnt reached zero).
     IdRemoved(u32),
     /// A prog_array's slots were emptied by its clear work.

@@ -42,7 +42,7 @@ pub enum Holder {
         /// The inode.
         ino: Ino,
         /// A path it had when the reference was taken or dropped.
-        path: String,
+        path: std::sync::Arc<str>,
     },
     /// A loaded program's `used_maps` (ld_imm64 references and `BPF_PROG_BIND_MAP`).
     UsedBy {
@@ -125,22 +125,27 @@ impl Kernel {
 
     /// `bpf_map_inc_with_uref`: one more `refcnt` and `usercnt` (an fd or a pin).
     pub(crate) fn map_inc_with_uref(&mut self, m: MapIdx, holder: Holder) {
-        self.map_inc(m, holder.clone());
-        self.maps[m.0].usercnt += 1;
-        self.log(ObjRef::Map(m), EventKind::Uref(1), Some(holder));
+        let map = &mut self.maps[m.0];
+        map.refcnt += 1;
+        map.usercnt += 1;
+        self.log(ObjRef::Map(m), EventKind::RefUref(1), Some(holder));
     }
 
     /// `bpf_map_put_with_uref`: `bpf_map_put_uref` (whose 1 -> 0 transition runs
-    /// `ops->map_release_uref`), then `bpf_map_put`.
+    /// `ops->map_release_uref`), then `bpf_map_put`. Logged as one event after both.
     pub(crate) fn map_put_with_uref(&mut self, m: MapIdx, holder: Holder) {
         let map = &mut self.maps[m.0];
         map.usercnt -= 1;
-        let uref_gone = map.usercnt == 0;
-        self.log(ObjRef::Map(m), EventKind::Uref(-1), Some(holder.clone()));
-        if uref_gone {
+        if map.usercnt == 0 {
             self.map_release_uref(m);
         }
-        self.map_put(m, holder);
+        let map = &mut self.maps[m.0];
+        map.refcnt -= 1;
+        let gone = map.refcnt == 0;
+        self.log(ObjRef::Map(m), EventKind::RefUref(-1), Some(holder));
+        if gone {
+            self.map_free_id(m);
+        }
     }
 
     /// `bpf_map_put`: one less `refcnt`; at zero the id goes now and the free is deferred.

@@ -265,7 +265,7 @@ impl Kernel {
         if ptype == pt::UNSPEC || ptype >= pt::MAX {
             return Err(Errno::EINVAL);
         }
-        let name = obj_name_cpy(a.bytes(o::PROG_NAME, 16).try_into().expect("16"))?;
+        let name = obj_name_cpy(&a.name(o::PROG_NAME))?;
         // bpf_check: log attributes first
         let (log_level, log_size, log_buf) =
             (a.u32(o::LOG_LEVEL), a.u32(o::LOG_SIZE), a.u64(o::LOG_BUF));
@@ -551,13 +551,17 @@ impl Kernel {
             xlated[r.at + 1].imm = r.value_off.unwrap_or(0) as i32;
         }
         self.progs[idx.0].xlated = xlated;
-        self.log(ObjRef::Prog(idx), EventKind::Created(id), None);
         match self.install_file(pid, FileObj::Prog(idx), true, true) {
             Ok(fd) => {
-                self.log_new_fd(ObjRef::Prog(idx), pid, fd);
+                self.log_created(ObjRef::Prog(idx), id, pid, fd);
                 Ok(fd as i64)
             }
             Err(e) => {
+                self.log(
+                    ObjRef::Prog(idx),
+                    EventKind::Created(id),
+                    Some(Holder::NewObject),
+                );
                 self.prog_put(idx, Holder::NewObject);
                 Err(e)
             }

@@ -352,3 +352,43 @@ impl Kernel {
         Ok((e.file, &self.files[e.file.0]))
     }
 }
+
+/// The process table: processes indexed by pid (pids are small and handed out in order), so
+/// finding the caller of a system call is an index, and iteration is in pid order.
+#[derive(Clone, Debug, Default)]
+pub struct ProcTable {
+    slots: Vec<Option<Process>>,
+}
+
+impl ProcTable {
+    /// The process `pid`.
+    #[inline]
+    pub fn get(&self, pid: &Pid) -> Option<&Process> {
+        self.slots.get(pid.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// The process `pid`, mutably.
+    #[inline]
+    pub fn get_mut(&mut self, pid: &Pid) -> Option<&mut Process> {
+        self.slots.get_mut(pid.0 as usize).and_then(Option::as_mut)
+    }
+
+    /// Add (or replace) the process `pid`.
+    pub fn insert(&mut self, pid: Pid, p: Process) {
+        let i = pid.0 as usize;
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, || None);
+        }
+        self.slots[i] = Some(p);
+    }
+
+    /// Remove the process `pid`.
+    pub fn remove(&mut self, pid: &Pid) -> Option<Process> {
+        self.slots.get_mut(pid.0 as usize).and_then(Option::take)
+    }
+
+    /// Live processes in pid order.
+    pub fn values(&self) -> impl Iterator<Item = &Process> {
+        self.slots.iter().flatten()
+    }
+}
