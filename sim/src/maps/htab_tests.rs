@@ -61,10 +61,14 @@ fn try_new_over_2_pow_31_is_e2big() {
 #[test]
 fn huge_max_entries_allocates_nothing() {
     let mut t = HashTable::<u32>::new(1 << 31, 4, 0);
-    assert_eq!(t.elems.capacity(), 0);
-    assert!(t.order.is_empty());
+    assert_eq!(t.index.capacity(), 0);
+    assert_eq!(t.heads.capacity(), 0);
+    assert_eq!(t.slab.capacity(), 0);
+    assert!(t.nonempty.is_empty());
     t.update(&k(7), 1, ANY).unwrap();
-    assert!(t.elems.capacity() < 16, "capacity {}", t.elems.capacity());
+    assert!(t.index.capacity() < 16, "capacity {}", t.index.capacity());
+    assert!(t.heads.capacity() < 16, "capacity {}", t.heads.capacity());
+    assert!(t.slab.capacity() < 16, "capacity {}", t.slab.capacity());
     assert_eq!(
         t.bucket_of(&k(7)),
         htab_map_hash(&k(7), 0) & ((1 << 31) - 1)
@@ -365,7 +369,9 @@ fn drain_returns_values_in_walk_order_and_empties() {
     assert_eq!(drained, expected);
     assert!(t.is_empty());
     assert_eq!(t.get_next_key(None), None);
-    assert_eq!(t.elems.capacity(), 0);
+    assert_eq!(t.index.capacity(), 0);
+    assert_eq!(t.heads.capacity(), 0);
+    assert_eq!(t.slab.capacity(), 0);
     t.update(&k(1), 1, ANY).unwrap();
     assert_eq!(t.len(), 1);
 }
@@ -401,6 +407,59 @@ fn debug_prints_walk_order() {
     let s = format!("{t:?}");
     let first = t.keys().next().unwrap();
     assert!(s.contains(&format!("{first:?}: ")), "{s}");
+}
+
+/// Checks every internal link of `t`: the free list against the slab, each bucket chain (both
+/// directions, one bucket, the right bucket), `heads` against `nonempty`, and that the index
+/// reaches every element exactly once through its equal-hash chain.
+fn check_links<V>(t: &HashTable<V>) {
+    let occupied: Vec<u32> = (0..t.slab.len() as u32)
+        .filter(|&s| t.slab[s as usize].is_some())
+        .collect();
+    assert_eq!(occupied.len(), t.len(), "len");
+    let mut free = t.free.clone();
+    free.sort_unstable();
+    free.dedup();
+    assert_eq!(free.len(), t.free.len(), "free list has duplicates");
+    assert_eq!(free.len() + occupied.len(), t.slab.len(), "free list");
+    assert!(
+        free.iter().all(|&s| t.slab[s as usize].is_none()),
+        "free list"
+    );
+    assert_eq!(t.heads.len(), t.nonempty.len(), "heads vs nonempty");
+    let mut chained = 0;
+    for &b in &t.nonempty {
+        let mut s = t.heads[&b];
+        let mut prev = NIL;
+        while s != NIL {
+            let e = t.entry(s);
+            assert_eq!(e.prev, prev, "prev link of slot {s}");
+            assert_eq!(e.bucket, b, "slot {s} in the wrong chain");
+            assert_eq!(t.bucket_of(&e.key), b, "slot {s} bucket");
+            chained += 1;
+            assert!(chained <= t.len(), "chain cycle");
+            (prev, s) = (s, e.next);
+        }
+    }
+    assert_eq!(chained, t.len(), "elements outside every chain");
+    let mut indexed = 0;
+    for &s in &occupied {
+        let e = t.entry(s);
+        assert_eq!(t.find(&e.key), Some(s), "find slot {s}");
+        let h = t.index_hash(&e.key);
+        let mut c = t.index[&h];
+        let mut len = 0;
+        while c != NIL {
+            assert_eq!(t.index_hash(&t.entry(c).key), h, "hash chain mixes hashes");
+            len += 1;
+            assert!(len <= t.len(), "hash chain cycle");
+            c = t.entry(c).hash_next;
+        }
+        if t.index[&h] == s {
+            indexed += len;
+        }
+    }
+    assert_eq!(indexed, t.len(), "index does not reach every element once");
 }
 
 /// A literal model of the kernel's structure: `n_buckets` chains, index 0 the head, walked as
@@ -519,8 +578,22 @@ fn check_against_reference(
     hashrnd: u32,
     domain: u32,
 ) {
+    check_against_reference_masked(seed, max_entries, key_size, hashrnd, domain, u64::MAX);
+}
+
+/// [`check_against_reference`] with the index hash narrowed to `index_hash_mask` (a small mask
+/// makes different keys share an index hash), checking the table's links after every op.
+fn check_against_reference_masked(
+    seed: u64,
+    max_entries: u32,
+    key_size: usize,
+    hashrnd: u32,
+    domain: u32,
+    index_hash_mask: u64,
+) {
     let mut rng = Lcg(seed);
     let mut t = HashTable::<u32>::new(max_entries, key_size as u32, hashrnd);
+    t.index_hash_mask = index_hash_mask;
     let mut r = RefHtab::new(max_entries, hashrnd);
     let key_of = |n: u32| -> Vec<u8> {
         let mut key = vec![0xa5u8; key_size];
@@ -579,6 +652,7 @@ fn check_against_reference(
         let ours: Vec<(Vec<u8>, u32)> = t.iter().map(|(k, v)| (k.to_vec(), *v)).collect();
         assert_eq!(ours, r.all(), "{ctx}: order diverged");
         assert_eq!(t.len(), r.count(), "{ctx}");
+        check_links(&t);
     }
     assert_eq!(
         walk(&t),
@@ -606,4 +680,84 @@ fn lcg_ops_match_reference_multi_block_keys() {
     // 16-byte keys: jhash2 with a mix round; 13-byte keys: jhash with a mix round.
     check_against_reference(42, 30, 16, 7, 45);
     check_against_reference(43, 30, 13, 7, 45);
+}
+
+#[test]
+fn lcg_ops_match_reference_with_shared_index_hashes() {
+    // Four index hashes (or one) for up to 40 keys: long equal-hash chains, deleted from the
+    // head, middle and tail.
+    check_against_reference_masked(7, 40, 4, 0, 60, 0b11);
+    check_against_reference_masked(8, 12, 3, 5, 20, 0);
+}
+
+#[test]
+fn lookup_wrong_length_key_with_shared_index_hashes_is_none() {
+    let mut t = HashTable::<u32>::new(4, 4, 0);
+    t.index_hash_mask = 0;
+    t.update(&k(1), 1, ANY).unwrap();
+    t.update(&k(2), 2, ANY).unwrap();
+    assert_eq!(t.lookup(&k(1)), Some(&1));
+    assert_eq!(t.lookup(&k(3)), None);
+    assert_eq!(t.lookup(&[1, 0, 0]), None);
+    assert_eq!(t.delete(&k(3)), None);
+    assert_eq!(t.delete(&[1, 0, 0, 0, 0]), None);
+    assert_eq!(t.delete(&k(1)), Some(1));
+    assert_eq!(t.lookup(&k(2)), Some(&2));
+    check_links(&t);
+}
+
+#[test]
+fn update_bytes_reuses_the_value_allocation() {
+    let mut t = HashTable::<Box<[u8]>>::new(4, 4, 0);
+    t.update_bytes(&k(1), &[1; 8], ANY).unwrap();
+    let ptr = t.lookup(&k(1)).unwrap().as_ptr();
+    t.update_bytes(&k(1), &[2; 8], ANY).unwrap();
+    assert_eq!(t.lookup(&k(1)).unwrap().as_ptr(), ptr);
+    assert_eq!(&**t.lookup(&k(1)).unwrap(), &[2; 8]);
+    // A different length (not reachable from the syscall) still stores the new value.
+    t.update_bytes(&k(1), &[3; 5], EXIST).unwrap();
+    assert_eq!(&**t.lookup(&k(1)).unwrap(), &[3; 5]);
+}
+
+#[test]
+fn update_bytes_matches_update() {
+    // Same checks, errors, order and values as `update`, op for op.
+    let mut rng = Lcg(99);
+    let mut a = HashTable::<Box<[u8]>>::new(20, 4, 3);
+    let mut b = HashTable::<Box<[u8]>>::new(20, 4, 3);
+    for op in 0..5_000 {
+        let key = k(rng.below(30));
+        match rng.below(10) {
+            0..=6 => {
+                let flags = [ANY, NOEXIST, EXIST, LOCK, 3][rng.below(5) as usize];
+                let value = vec![rng.below(256) as u8; 1 + rng.below(3) as usize];
+                let got = a.update_bytes(&key, &value, flags);
+                let want = b.update(&key, value.into(), flags).map(drop);
+                assert_eq!(got, want, "op {op}");
+            }
+            _ => assert_eq!(a.delete(&key), b.delete(&key), "op {op}"),
+        }
+        assert!(a.iter().eq(b.iter()), "op {op}");
+        check_links(&a);
+    }
+}
+
+#[test]
+fn replace_in_a_long_chain_moves_only_that_key() {
+    // One bucket: the whole table is one chain; replacing the middle, tail and head.
+    let mut t = HashTable::<u32>::new(1, 4, 0);
+    t.max_entries = 8;
+    for n in 0..5 {
+        t.update(&k(n), n, ANY).unwrap();
+    }
+    assert_eq!(keys_u32(&t), vec![4, 3, 2, 1, 0]);
+    t.update(&k(2), 20, ANY).unwrap();
+    assert_eq!(keys_u32(&t), vec![2, 4, 3, 1, 0]);
+    t.update(&k(0), 10, ANY).unwrap();
+    assert_eq!(keys_u32(&t), vec![0, 2, 4, 3, 1]);
+    t.update(&k(0), 11, ANY).unwrap();
+    assert_eq!(keys_u32(&t), vec![0, 2, 4, 3, 1]);
+    assert_eq!(t.delete(&k(4)), Some(4));
+    assert_eq!(walk(&t), [0, 2, 3, 1].map(|n| k(n).to_vec()).to_vec());
+    check_links(&t);
 }

@@ -220,7 +220,7 @@ impl Kernel {
                 values[i as usize * vs..(i as usize + 1) * vs].copy_from_slice(value);
                 Ok(())
             }
-            MapData::Hash { table } => table.update(key, value.into(), flags).map(drop),
+            MapData::Hash { table } => table.update_bytes(key, value, flags),
             MapData::ProgArray { .. } => {
                 if flags != BPF_ANY {
                     return Err(Errno::EINVAL);
