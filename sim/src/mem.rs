@@ -147,7 +147,10 @@ impl UserMem for UserBufs<'_> {
 /// loads and stores: a libc `memcpy` of a few bytes (`rep movsb`) defeats store-to-load
 /// forwarding when the bytes are read right after, which cost a third of a map lookup.
 #[inline(always)]
-#[expect(clippy::manual_memcpy, reason = "a byte loop, not a libc memcpy call, is the point")]
+#[expect(
+    clippy::manual_memcpy,
+    reason = "a byte loop, not a libc memcpy call, is the point"
+)]
 pub(crate) fn copy_small(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     debug_assert_eq!(n, dst.len());
