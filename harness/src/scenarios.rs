@@ -3,13 +3,14 @@
 use std::fmt::Write as _;
 
 use sim::uapi::{map_type, prog_type};
-use sim::{Cred, Insn, MapCreateAttr, ObjRef, ProgLoadAttr};
+use sim::{Cred, Insn, MapCreateAttr, ProgLoadAttr};
 
 use crate::Session;
 
 /// The seed program (`../shared/seed/`): a `sock_ops` program that looks up key 1 of `my_map`
-/// and atomically increments the value, hand-assembled as clang emits it, with `map_fd` in
-/// the ld_imm64 the loader relocates. Without the lookup, clang emits `r0 = 1; exit`.
+/// and atomically increments the value, with `map_fd` in the ld_imm64 the loader relocates.
+/// Hand-assembled from the C (the ELF loader will load the clang-built object instead), so
+/// its tag is not the one a kernel shows for that object. Without the lookup: `r0 = 1; exit`.
 pub fn seed_insns(map_fd: Option<i32>) -> Vec<Insn> {
     let Some(fd) = map_fd else {
         return vec![Insn::mov64_imm(0, 1), Insn::exit()];
@@ -144,12 +145,4 @@ pub fn seed_text(with_lookup: bool) -> String {
         }
     );
     out
-}
-
-/// Whether an object is still in the kernel's arena (for tests that hold an `ObjRef`).
-pub fn alive(s: &Session, obj: ObjRef) -> bool {
-    match obj {
-        ObjRef::Map(m) => s.k.map(m).is_some(),
-        ObjRef::Prog(p) => s.k.prog(p).is_some(),
-    }
 }

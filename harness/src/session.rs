@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use sim::uapi::{map_type, prog_type};
-use sim::{Cred, Errno, Kernel, KernelConfig, MapCreateAttr, ObjRef, Pid, ProgLoadAttr, SysResult};
+use sim::{Cred, Kernel, KernelConfig, MapCreateAttr, ObjRef, Pid, ProgLoadAttr, SysResult};
 
 /// Renumbers what differs between runs or machines: object ids (per kind, in order of first
 /// appearance: `map@1`, `prog@1`), pids (`pid@1`) and fds (per process, in order of first
@@ -340,11 +340,6 @@ impl Session {
     /// Every live object, bpftool-style with holders, named as the trace names them.
     pub fn show(&mut self) -> String {
         crate::show_objects(&self.k, &mut self.norm)
-    }
-
-    /// Whether `r` failed with `e`.
-    pub fn is_err(r: &SysResult<impl Sized>, e: Errno) -> bool {
-        matches!(r, Err(x) if *x == e)
     }
 }
 
