@@ -6,6 +6,7 @@
 //! simulator and a real kernel) can be compared line by line. [`scenarios`] holds the
 //! scenarios shared by tests, examples and benchmarks, the seed question first.
 
+pub mod backend;
 pub mod scenarios;
 mod session;
 mod show;
