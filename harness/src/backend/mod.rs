@@ -64,6 +64,7 @@ pub enum BpfCall {
 
 /// What a successful [`BpfCall`] returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(missing_docs, reason = "fields are described in the variant docs")]
 pub enum BpfRet {
     /// A new fd.
     Fd(i32),
