@@ -1,3 +1,4 @@
 //! Integration tests of the harness: scenarios, traces, snapshots, determinism.
 
+mod scenarios;
 mod seed;
