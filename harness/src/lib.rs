@@ -7,6 +7,7 @@
 //! scenarios shared by tests, examples and benchmarks, the seed question first.
 
 pub mod backend;
+pub mod divergence;
 pub mod scenario;
 pub mod scenarios;
 mod session;
