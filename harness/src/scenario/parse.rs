@@ -24,6 +24,8 @@
 //! sh: mkdir $BPFFS/dir | rmdir P | unlink P | link A B | rename A B | umount $BPFFS
 //! sh: exit
 //! sync                            # the kernel's deferred frees (grace period, work items)
+//! # An fd name that is not bound (a failed create, a closed fd) is fd 999, never open; an
+//! # `@NAME` never bound is id INT_MAX - 1, which no object has.
 //! live                            # which of the objects the scenario created still exist
 //! ```
 

@@ -9,6 +9,9 @@ use sim::{Errno, Insn, MapCreateAttr};
 use super::parse::{AsmInsn, Line, ParseError, Step, asm, hex, map_type_of, prog_type_of};
 use crate::backend::{Backend, BpfCall, BpfRet, FsCall, Kind, ProcId};
 
+/// The fd an unbound name stands for: never open in a scenario's processes.
+pub const UNBOUND_FD: i32 = 999;
+
 /// How long the real kernel may take to finish deferred frees at a `sync` (ms).
 pub const SETTLE_TIMEOUT_MS: u64 = 2000;
 
@@ -134,20 +137,16 @@ impl Runner<'_> {
         if let Ok(n) = name.parse::<i32>() {
             return Ok(FdInfo { fd: n, map: None });
         }
-        self.fds
-            .get(proc)
-            .and_then(|t| t.get(name))
-            .cloned()
-            .ok_or(format!("no fd {name:?} in {proc}"))
+        // A name that is not bound (its create failed, or it was closed) is an fd that is not
+        // open, so sequences may refer to it on purpose.
+        let unbound = FdInfo { fd: UNBOUND_FD, map: None };
+        Ok(self.fds.get(proc).and_then(|t| t.get(name)).cloned().unwrap_or(unbound))
     }
 
     fn id(&self, s: &str) -> Result<u32, String> {
         match s.strip_prefix('@') {
-            Some(name) => self
-                .objs
-                .get(name)
-                .map(|o| o.1)
-                .ok_or(format!("no object {name:?}")),
+            // An object never bound has an id nothing has (`INT_MAX - 1`).
+            Some(name) => Ok(self.objs.get(name).map_or(i32::MAX as u32 - 1, |o| o.1)),
             None => s.parse().map_err(|_| format!("bad id {s:?}")),
         }
     }
