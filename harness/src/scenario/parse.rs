@@ -7,6 +7,9 @@
 //! sh: mount $BPFFS                # $BPFFS: the scenario's private bpffs mountpoint
 //! sh: m = map_create array key=4 value=8 max=10 name=my_map flags=0 inner=other_fd
 //! sh: p = prog_load socket_filter name=f insns="ld_map r1 m; mov r0 0; exit"
+//!                                 # also: ld_map_value rN M OFF, call N, ja OFF,
+//!                                 # raw CODE DST SRC OFF IMM
+//!                                 # type=number, attach=N, license=TEXT
 //! sh: pin p $BPFFS/p
 //! sh: g = get $BPFFS/p flags=0
 //! sh: update m key=01000000 value=2a00000000000000 flags=0    # hex bytes; value=fd:NAME for fd maps
@@ -22,6 +25,7 @@
 //! sh: d = dup m
 //! sh: close m
 //! sh: mkdir $BPFFS/dir | rmdir P | unlink P | link A B | rename A B | umount $BPFFS
+//! sh: raw 12 attr=ffffff7f size=8  # any command, raw attr bytes (no pointers), size
 //! sh: exit
 //! sync                            # the kernel's deferred frees (grace period, work items)
 //! # An fd name that is not bound (a failed create, a closed fd) is fd 999, never open; an
@@ -65,6 +69,8 @@ pub enum AsmInsn {
     Ja(i16),
     /// `exit`.
     Exit,
+    /// `raw CODE DST SRC OFF IMM`: any instruction, as numbers.
+    Raw(u8, u8, u8, i16, i32),
 }
 
 /// One scenario operation.
@@ -282,6 +288,17 @@ pub fn asm(s: &str) -> Result<Vec<AsmInsn>, String> {
                 ["call", imm] => AsmInsn::Call(num(imm)? as i32),
                 ["ja", off] => AsmInsn::Ja(num(off)? as i16),
                 ["exit"] => AsmInsn::Exit,
+                ["raw", c, d, s, o, i] => {
+                    let small =
+                        |v: i64, what: &str| u8::try_from(v).map_err(|_| format!("bad {what} {v}"));
+                    AsmInsn::Raw(
+                        small(num(c)?, "code")?,
+                        small(num(d)?, "dst")?,
+                        small(num(s)?, "src")?,
+                        num(o)? as i16,
+                        num(i)? as i32,
+                    )
+                }
                 _ => return Err(format!("unknown instruction {i:?}")),
             })
         })

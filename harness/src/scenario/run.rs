@@ -139,8 +139,16 @@ impl Runner<'_> {
         }
         // A name that is not bound (its create failed, or it was closed) is an fd that is not
         // open, so sequences may refer to it on purpose.
-        let unbound = FdInfo { fd: UNBOUND_FD, map: None };
-        Ok(self.fds.get(proc).and_then(|t| t.get(name)).cloned().unwrap_or(unbound))
+        let unbound = FdInfo {
+            fd: UNBOUND_FD,
+            map: None,
+        };
+        Ok(self
+            .fds
+            .get(proc)
+            .and_then(|t| t.get(name))
+            .cloned()
+            .unwrap_or(unbound))
     }
 
     fn id(&self, s: &str) -> Result<u32, String> {
@@ -464,6 +472,12 @@ impl Runner<'_> {
                     flags: num("flags", 0)? as u32,
                 }
             }
+            "raw" => {
+                let cmd = parse_num(arg(0)?)? as u32;
+                let attr = bytes("attr")?;
+                let size = num("size", attr.len() as u64)? as u32;
+                BpfCall::Raw { cmd, attr, size }
+            }
             other => return Err(format!("unknown operation {other:?}")),
         };
         let r = self.b.bpf(p, &call);
@@ -568,6 +582,13 @@ impl Runner<'_> {
                 AsmInsn::Call(imm) => out.push(Insn::call_helper(imm)),
                 AsmInsn::Ja(off) => out.push(Insn::ja(off)),
                 AsmInsn::Exit => out.push(Insn::exit()),
+                AsmInsn::Raw(code, dst, src, off, imm) => out.push(Insn {
+                    code,
+                    dst,
+                    src,
+                    off,
+                    imm,
+                }),
             }
         }
         Ok(out)
