@@ -6,8 +6,10 @@
 //! Handles are the backend's own numbers: real fds and real ids. The scenario runner keeps
 //! names for them and renumbers them in order of appearance before comparing.
 
+pub mod linux;
 mod sim_backend;
 
+pub use linux::{LinuxBackend, kernel_tier};
 pub use sim_backend::SimBackend;
 
 use sim::{Errno, Insn, MapCreateAttr};
@@ -27,24 +29,51 @@ pub enum Kind {
 
 /// One bpf() command with its arguments; fds and ids are the backend's real numbers.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[expect(missing_docs, reason = "fields are the command's attr fields, named as in the uapi")]
+#[expect(
+    missing_docs,
+    reason = "fields are the command's attr fields, named as in the uapi"
+)]
 pub enum BpfCall {
     /// `BPF_MAP_CREATE`.
     MapCreate(MapCreateAttr),
     /// `BPF_MAP_LOOKUP_ELEM` into a `value_len`-byte buffer.
-    Lookup { fd: i32, key: Vec<u8>, value_len: usize, flags: u64 },
+    Lookup {
+        fd: i32,
+        key: Vec<u8>,
+        value_len: usize,
+        flags: u64,
+    },
     /// `BPF_MAP_UPDATE_ELEM`.
-    Update { fd: i32, key: Vec<u8>, value: Vec<u8>, flags: u64 },
+    Update {
+        fd: i32,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        flags: u64,
+    },
     /// `BPF_MAP_DELETE_ELEM`.
     Delete { fd: i32, key: Vec<u8> },
     /// `BPF_MAP_GET_NEXT_KEY` (`key: None` is a NULL key) into a `key_len`-byte buffer.
-    NextKey { fd: i32, key: Option<Vec<u8>>, key_len: usize },
+    NextKey {
+        fd: i32,
+        key: Option<Vec<u8>>,
+        key_len: usize,
+    },
     /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM` into a `value_len`-byte buffer.
-    LookupAndDelete { fd: i32, key: Vec<u8>, value_len: usize },
+    LookupAndDelete {
+        fd: i32,
+        key: Vec<u8>,
+        value_len: usize,
+    },
     /// `BPF_MAP_FREEZE`.
     Freeze { fd: i32 },
     /// `BPF_PROG_LOAD` (ld_imm64 map references hold real fds).
-    ProgLoad { prog_type: u32, insns: Vec<Insn>, name: String, license: String, expected_attach_type: u32 },
+    ProgLoad {
+        prog_type: u32,
+        insns: Vec<Insn>,
+        name: String,
+        license: String,
+        expected_attach_type: u32,
+    },
     /// `BPF_PROG_BIND_MAP`.
     BindMap { prog_fd: i32, map_fd: i32 },
     /// `BPF_OBJ_PIN`; `path` is absolute, inside the backend's bpffs.
@@ -76,7 +105,11 @@ pub enum BpfRet {
     Id(u32),
     /// `OBJ_GET_INFO_BY_FD`: the info struct as the kernel copied it, plus for programs the
     /// map ids and the translated instructions.
-    Info { info: Vec<u8>, map_ids: Vec<u32>, xlated: Vec<u8> },
+    Info {
+        info: Vec<u8>,
+        map_ids: Vec<u32>,
+        xlated: Vec<u8>,
+    },
     /// A raw call's return value, and the attr bytes after the call.
     Raw { ret: i64, attr: Vec<u8> },
 }

@@ -14,7 +14,9 @@ pub struct SimBackend {
 impl SimBackend {
     /// A fresh simulated machine with `cfg`.
     pub fn new(cfg: KernelConfig) -> SimBackend {
-        SimBackend { k: Kernel::new(cfg) }
+        SimBackend {
+            k: Kernel::new(cfg),
+        }
     }
 }
 
@@ -38,7 +40,11 @@ impl Backend for SimBackend {
     }
 
     fn spawn(&mut self, root: bool) -> Result<ProcId, String> {
-        let cred = if root { Cred::ROOT } else { Cred::user(65534, 65534) };
+        let cred = if root {
+            Cred::ROOT
+        } else {
+            Cred::user(65534, 65534)
+        };
         Ok(ProcId(self.k.spawn("proc", cred).0))
     }
 
@@ -63,40 +69,77 @@ impl Backend for SimBackend {
         let k = &mut self.k;
         match call {
             BpfCall::MapCreate(a) => k.map_create(p, a).map(BpfRet::Fd),
-            BpfCall::Lookup { fd, key, value_len, flags } => {
+            BpfCall::Lookup {
+                fd,
+                key,
+                value_len,
+                flags,
+            } => {
                 let mut v = vec![0; *value_len];
-                k.map_lookup_elem(p, *fd, key, &mut v, *flags).map(|()| BpfRet::Bytes(v))
+                k.map_lookup_elem(p, *fd, key, &mut v, *flags)
+                    .map(|()| BpfRet::Bytes(v))
             }
-            BpfCall::Update { fd, key, value, flags } => {
-                k.map_update_elem(p, *fd, key, value, *flags).map(|()| BpfRet::Unit)
-            }
+            BpfCall::Update {
+                fd,
+                key,
+                value,
+                flags,
+            } => k
+                .map_update_elem(p, *fd, key, value, *flags)
+                .map(|()| BpfRet::Unit),
             BpfCall::Delete { fd, key } => k.map_delete_elem(p, *fd, key).map(|()| BpfRet::Unit),
             BpfCall::NextKey { fd, key, key_len } => {
                 let mut next = vec![0; *key_len];
-                k.map_get_next_key(p, *fd, key.as_deref(), &mut next).map(|()| BpfRet::Bytes(next))
+                k.map_get_next_key(p, *fd, key.as_deref(), &mut next)
+                    .map(|()| BpfRet::Bytes(next))
             }
             BpfCall::LookupAndDelete { fd, key, value_len } => {
                 let mut v = vec![0; *value_len];
-                k.map_lookup_and_delete_elem(p, *fd, key, &mut v).map(|()| BpfRet::Bytes(v))
+                k.map_lookup_and_delete_elem(p, *fd, key, &mut v)
+                    .map(|()| BpfRet::Bytes(v))
             }
             BpfCall::Freeze { fd } => k.map_freeze(p, *fd).map(|()| BpfRet::Unit),
-            BpfCall::ProgLoad { prog_type, insns, name, license, expected_attach_type } => {
+            BpfCall::ProgLoad {
+                prog_type,
+                insns,
+                name,
+                license,
+                expected_attach_type,
+            } => {
                 let a = ProgLoadAttr::new(*prog_type, insns)
                     .name(name)
                     .license(license)
                     .attach_type(*expected_attach_type);
                 k.prog_load(p, &a).map(BpfRet::Fd)
             }
-            BpfCall::BindMap { prog_fd, map_fd } => k.prog_bind_map(p, *prog_fd, *map_fd).map(|()| BpfRet::Unit),
+            BpfCall::BindMap { prog_fd, map_fd } => {
+                k.prog_bind_map(p, *prog_fd, *map_fd).map(|()| BpfRet::Unit)
+            }
             BpfCall::Pin { fd, path } => k.obj_pin(p, *fd, path).map(|()| BpfRet::Unit),
             BpfCall::Get { path, flags } => k.obj_get(p, path, *flags).map(BpfRet::Fd),
-            BpfCall::NextId { kind: Kind::Map, start } => k.map_get_next_id(p, *start).map(BpfRet::Id),
-            BpfCall::NextId { kind: Kind::Prog, start } => k.prog_get_next_id(p, *start).map(BpfRet::Id),
-            BpfCall::FdById { kind: Kind::Map, id, flags } => k.map_get_fd_by_id(p, *id, *flags).map(BpfRet::Fd),
-            BpfCall::FdById { kind: Kind::Prog, id, .. } => k.prog_get_fd_by_id(p, *id).map(BpfRet::Fd),
-            BpfCall::Info { fd } => k
-                .obj_get_info_by_fd(p, *fd)
-                .map(|i| BpfRet::Info { info: i.info, map_ids: i.map_ids, xlated: i.xlated }),
+            BpfCall::NextId {
+                kind: Kind::Map,
+                start,
+            } => k.map_get_next_id(p, *start).map(BpfRet::Id),
+            BpfCall::NextId {
+                kind: Kind::Prog,
+                start,
+            } => k.prog_get_next_id(p, *start).map(BpfRet::Id),
+            BpfCall::FdById {
+                kind: Kind::Map,
+                id,
+                flags,
+            } => k.map_get_fd_by_id(p, *id, *flags).map(BpfRet::Fd),
+            BpfCall::FdById {
+                kind: Kind::Prog,
+                id,
+                ..
+            } => k.prog_get_fd_by_id(p, *id).map(BpfRet::Fd),
+            BpfCall::Info { fd } => k.obj_get_info_by_fd(p, *fd).map(|i| BpfRet::Info {
+                info: i.info,
+                map_ids: i.map_ids,
+                xlated: i.xlated,
+            }),
             BpfCall::Raw { cmd, attr, size } => {
                 let mut a = attr.clone();
                 let ret = k.bpf(p, *cmd, &mut a, *size, &mut UserBufs::new())?;

@@ -1,4 +1,5 @@
 //! Integration tests of the harness: scenarios, traces, snapshots, determinism.
 
+mod linux_backend;
 mod scenarios;
 mod seed;
