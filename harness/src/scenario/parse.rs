@@ -4,7 +4,8 @@
 //! # comment
 //! sh = spawn root                 # a process; `spawn user` for an unprivileged one
 //! child = fork sh
-//! sh: mount $BPFFS                # $BPFFS: the scenario's private bpffs mountpoint
+//! sh: mount $BPFFS                # $BPFFS: the scenario's private bpffs mountpoint,
+//!                                 # $SCRATCH: the (non-bpffs) directory it lives in
 //! sh: m = map_create array key=4 value=8 max=10 name=my_map flags=0 inner=other_fd
 //! sh: p = prog_load socket_filter name=f insns="ld_map r1 m; mov r0 0; exit"
 //!                                 # also: ld_map_value rN M OFF, call N, ja OFF,

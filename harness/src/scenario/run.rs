@@ -123,7 +123,9 @@ impl Runner<'_> {
     }
 
     fn path(&self, p: &str) -> String {
+        let scratch = self.bpffs.trim_end_matches("/bpffs");
         p.replace("$BPFFS", &self.bpffs)
+            .replace("$SCRATCH", scratch)
     }
 
     fn proc(&self, name: &str) -> Result<ProcId, String> {
@@ -151,10 +153,15 @@ impl Runner<'_> {
             .unwrap_or(unbound))
     }
 
-    fn id(&self, s: &str) -> Result<u32, String> {
+    /// An id of `kind`: a number, or `@NAME` for the object NAME was bound to. Ids are per
+    /// kind, so a NAME bound to an object of the other kind (or never bound) gives an id
+    /// nothing has (`INT_MAX - 1`).
+    fn id(&self, kind: Kind, s: &str) -> Result<u32, String> {
         match s.strip_prefix('@') {
-            // An object never bound has an id nothing has (`INT_MAX - 1`).
-            Some(name) => Ok(self.objs.get(name).map_or(i32::MAX as u32 - 1, |o| o.1)),
+            Some(name) => Ok(match self.objs.get(name) {
+                Some(&(k, id)) if k == kind => id,
+                _ => i32::MAX as u32 - 1,
+            }),
             None => s.parse().map_err(|_| format!("bad id {s:?}")),
         }
     }
@@ -463,12 +470,13 @@ impl Runner<'_> {
                     k => return Err(format!("{op}: map or prog, not {k:?}")),
                 };
                 if op == "next_id" {
-                    let start = self.id(kv.get("after").map(String::as_str).unwrap_or("0"))?;
+                    let start =
+                        self.id(kind, kv.get("after").map(String::as_str).unwrap_or("0"))?;
                     return Ok(self.next_own_id(p, kind, start));
                 }
                 BpfCall::FdById {
                     kind,
-                    id: self.id(arg(1)?)?,
+                    id: self.id(kind, arg(1)?)?,
                     flags: num("flags", 0)? as u32,
                 }
             }
