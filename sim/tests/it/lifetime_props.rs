@@ -1133,8 +1133,14 @@ fn lifetime_rules_match_the_reference_model() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_CASES);
+    let seed = std::env::var("BPFSIM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_11fe);
+    eprintln!("lifetime_props: seed {seed} (BPFSIM_SEED replays it)");
     let config = Config {
         cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
         source_file: Some(file!()),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS))),
         ..Config::default()
