@@ -15,7 +15,7 @@ pub fn differential(name: &str, text: &str) -> Option<Vec<String>> {
     let mut kernel = match kernel_tier() {
         Ok(k) => k,
         Err(why) => {
-            println!("kernel tier skipped: {why}");
+            harness::backend::linux::say_skipped(&why);
             return None;
         }
     };

@@ -460,9 +460,9 @@ fn generated_sequences_agree_between_simulator_and_kernel() {
     let strategy = proptest::collection::vec(choice(), 1..40);
     match kernel {
         Err(why) => {
-            println!(
-                "kernel tier skipped: {why}; running the generated sequences on the simulator only"
-            );
+            harness::backend::linux::say_skipped(&format!(
+                "{why}; running the generated sequences on the simulator only"
+            ));
             let mut runner = TestRunner::new(config(cases(256)));
             runner
                 .run(&strategy, |c| check(&compile(&c), None))

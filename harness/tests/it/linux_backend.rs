@@ -11,7 +11,7 @@ fn kernel() -> Option<LinuxBackend> {
     match LinuxBackend::with_agent(env!("CARGO_BIN_EXE_bpfsim-agent")) {
         Ok(b) => Some(b),
         Err(reason) => {
-            eprintln!("kernel tier skipped: {reason}");
+            harness::backend::linux::say_skipped(&reason);
             None
         }
     }

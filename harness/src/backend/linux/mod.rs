@@ -483,3 +483,10 @@ mod tests {
         assert!(!inside("/tmp/bpfsim.abc", "/sys/fs/bpf/x"));
     }
 }
+
+/// Tell the user, past the test harness's output capture, that the kernel tier did not run
+/// here and why (a skipped tier must say so in the test output, not only in `--nocapture`).
+pub fn say_skipped(why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "kernel tier skipped: {why}");
+}
