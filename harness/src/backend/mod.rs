@@ -157,6 +157,13 @@ pub trait Backend {
     /// `dup(fd)` in `p`.
     fn dup(&mut self, p: ProcId, fd: i32) -> Result<i32, Errno>;
 
+    /// Pass `fd` of `from` to `to` over a Unix socket (`SCM_RIGHTS`): the new fd in `to`
+    /// shares the open file description. A backend without it answers `EOPNOTSUPP`.
+    fn pass_fd(&mut self, from: ProcId, fd: i32, to: ProcId) -> Result<i32, Errno> {
+        let _ = (from, fd, to);
+        Err(Errno::EOPNOTSUPP)
+    }
+
     /// One bpf() call in `p`.
     fn bpf(&mut self, p: ProcId, call: &BpfCall) -> Result<BpfRet, Errno>;
 

@@ -64,6 +64,10 @@ impl Backend for SimBackend {
         self.k.dup(pid(p), fd)
     }
 
+    fn pass_fd(&mut self, from: ProcId, fd: i32, to: ProcId) -> Result<i32, Errno> {
+        self.k.pass_fd(pid(from), fd, pid(to))
+    }
+
     fn bpf(&mut self, p: ProcId, call: &BpfCall) -> Result<BpfRet, Errno> {
         let p = pid(p);
         let k = &mut self.k;

@@ -24,6 +24,8 @@
 //! sh: n = fd_by_id map @m flags=0 # @NAME: the id of the object NAME was created for
 //! sh: next_id map after=@m        # or after=0
 //! sh: d = dup m
+//! sh: n = send m child            # SCM_RIGHTS to process `child`; `n` is bound there
+//! sh: keys m                      # every key (a get_next_key walk), as a sorted set
 //! sh: close m
 //! sh: mkdir $BPFFS/dir | rmdir P | unlink P | link A B | rename A B | umount $BPFFS
 //! sh: raw 12 attr=ffffff7f size=8  # any command, raw attr bytes (no pointers), size

@@ -356,6 +356,47 @@ impl Runner<'_> {
                 self.fd_names.remove(&(proc.to_string(), f.fd));
                 return Ok(r.map(|()| "ok".into()).unwrap_or_else(errno));
             }
+            "send" => {
+                // `A: [NAME =] send FD B`: pass FD to process B (SCM_RIGHTS); NAME binds in B.
+                let f = self.fd(proc, arg(0)?)?;
+                let to_name = arg(1)?.clone();
+                let to = self.proc(&to_name)?;
+                return Ok(match self.b.pass_fd(p, f.fd, to) {
+                    Ok(fd) => self.bind(&to_name, bind, fd),
+                    Err(e) => errno(e),
+                });
+            }
+            "keys" => {
+                // Every key, by a get_next_key walk from NULL, printed as a sorted set: the
+                // kernel's order depends on a random per-map seed.
+                let f = self.fd(proc, arg(0)?)?;
+                let key_len = f.map.map_or(4, |m| m.1 as usize);
+                let mut keys = BTreeSet::new();
+                let mut key = None;
+                let end = loop {
+                    match self.b.bpf(
+                        p,
+                        &BpfCall::NextKey {
+                            fd: f.fd,
+                            key: key.clone(),
+                            key_len,
+                        },
+                    ) {
+                        Ok(BpfRet::Bytes(k)) => {
+                            if !keys.insert(hexs(&k)) || keys.len() > 1 << 16 {
+                                break "a key repeated".to_string();
+                            }
+                            key = Some(k);
+                        }
+                        Ok(other) => break format!("{other:?}"),
+                        Err(e) => break errno(e),
+                    }
+                };
+                return Ok(format!(
+                    "{{{}}} then {end}",
+                    keys.into_iter().collect::<Vec<_>>().join(",")
+                ));
+            }
             "dup" => {
                 let f = self.fd(proc, arg(0)?)?;
                 return Ok(match self.b.dup(p, f.fd) {

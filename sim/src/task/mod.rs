@@ -163,6 +163,24 @@ impl Kernel {
         Ok(())
     }
 
+    /// Pass `fd` of `from` to `to` over a Unix socket (`SCM_RIGHTS`): `to` gets the lowest free
+    /// fd referring to the same open file description (no new object reference), without
+    /// close-on-exec. `EBADF` if `fd` is not open in `from`; `EMFILE` at `to`'s limit.
+    pub fn pass_fd(&mut self, from: Pid, fd: i32, to: Pid) -> SysResult<i32> {
+        let e = self.proc(from)?.fds.get(fd).ok_or(Errno::EBADF)?;
+        let dest = self.proc_mut(to)?;
+        let limit = dest.fd_limit;
+        let new = dest.fds.install_lowest(
+            FdEntry {
+                file: e.file,
+                cloexec: false,
+            },
+            limit,
+        )?;
+        self.files[e.file.0].fd_refs += 1;
+        Ok(new)
+    }
+
     /// `dup(fd)`: the lowest free fd sharing the description; `FD_CLOEXEC` cleared.
     pub fn dup(&mut self, pid: Pid, fd: i32) -> SysResult<i32> {
         self.dupfd(pid, fd, 0, false)
