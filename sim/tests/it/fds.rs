@@ -421,3 +421,28 @@ fn inherited_fd_works_without_privilege() {
         .expect("no capability check on fd ops");
     assert_eq!(array_in(&mut s, child), Err(Errno::EPERM));
 }
+
+/// `SCM_RIGHTS` (spec G2): the received fd shares the sender's open file description, so the
+/// object survives the sender's close and exit; it is the receiver's lowest free fd and not
+/// close-on-exec; an fd that is not open is `EBADF`.
+#[test]
+fn g2_fd_passed_over_a_socket_shares_the_description() {
+    let mut s = Sys::new();
+    let a = s.k.spawn("a", sim::Cred::ROOT);
+    let b = s.k.spawn("b", sim::Cred::ROOT);
+    let m = s.array(a);
+    let id = s.id_of(a, m);
+    let n = s.run(|k| k.pass_fd(a, m, b)).expect("pass");
+    assert_eq!(n, 3, "the receiver's lowest free fd");
+    assert_eq!(s.k.cloexec(b, n), Ok(false));
+    assert_eq!(
+        s.map_counts(id),
+        Some((1, 1)),
+        "no new reference: the description is shared"
+    );
+    s.run(|k| k.exit(a)).expect("exit");
+    assert!(s.map_listed(id), "the receiver's fd keeps it");
+    s.run(|k| k.close(b, n)).expect("close");
+    assert!(!s.map_listed(id));
+    assert_eq!(s.run(|k| k.pass_fd(b, 77, b)), Err(sim::Errno::EBADF));
+}
