@@ -500,3 +500,124 @@ fn same_body_on_both_backends() {
         diff.join("\n")
     );
 }
+
+/// Whether `fd` of process `p` is close-on-exec, from `/proc/PID/fdinfo/FD`.
+fn cloexec(k: &LinuxBackend, p: ProcId, fd: i32) -> bool {
+    let pid = k.pid(p).expect("process is alive");
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .expect("fdinfo has flags");
+    u32::from_str_radix(flags.trim(), 8).unwrap() & libc::O_CLOEXEC as u32 != 0
+}
+
+#[test]
+fn passed_fd_keeps_the_map_after_the_sender_exits() {
+    let Some(mut k) = kernel() else { return };
+    let a = k.spawn(true).unwrap();
+    let b = k.spawn(true).unwrap();
+    let m = fd(k.bpf(a, &array(2)));
+    let id = map_id(&mut k, a, m);
+    assert!(cloexec(&k, a, m), "bpf() fds are close-on-exec");
+    // B has no bpf fds: the passed one is its lowest free fd, 3, and not close-on-exec.
+    let got = k.pass_fd(a, m, b).unwrap();
+    assert_eq!(got, 3);
+    assert!(!cloexec(&k, b, got), "SCM_RIGHTS without MSG_CMSG_CLOEXEC");
+    assert_eq!(map_id(&mut k, b, got), id);
+    // One open file description: B's update shows in A.
+    assert_eq!(k.bpf(b, &update(got, 1, 77)), Ok(BpfRet::Unit));
+    assert_eq!(k.bpf(a, &lookup(m, 1)), bytes(77));
+    k.close(a, m).unwrap();
+    k.exit(a).unwrap();
+    assert!(k.id_exists(Kind::Map, id), "B's fd holds the map");
+    assert_eq!(k.bpf(b, &lookup(got, 1)), bytes(77));
+    // No copy is left anywhere else (the controller closed its own): B's close is the last.
+    k.close(b, got).unwrap();
+    assert!(!k.id_exists(Kind::Map, id), "map {id} outlived the last fd");
+}
+
+#[test]
+fn passing_an_fd_that_is_not_open_is_ebadf() {
+    let Some(mut k) = kernel() else { return };
+    let a = k.spawn(true).unwrap();
+    let b = k.spawn(true).unwrap();
+    assert_eq!(k.pass_fd(a, 3, b), Err(Errno::EBADF));
+    let m = fd(k.bpf(a, &array(1)));
+    let id = map_id(&mut k, a, m);
+    for bad in [m + 1, -1, 99, 1000, i32::MAX] {
+        assert_eq!(k.pass_fd(a, bad, b), Err(Errno::EBADF), "fd {bad}");
+    }
+    // A missing receiver: the sender keeps its fd, and no other copy is left behind.
+    let gone = ProcId(9999);
+    assert_eq!(k.pass_fd(a, m, gone), Err(Errno::ESRCH));
+    assert_eq!(k.pass_fd(gone, m, b), Err(Errno::ESRCH));
+    k.close(a, m).unwrap();
+    assert_eq!(k.pass_fd(a, m, b), Err(Errno::EBADF));
+    assert!(!k.id_exists(Kind::Map, id), "map {id} outlived its only fd");
+    // Nothing arrived in B.
+    assert_eq!(k.bpf(b, &array(1)), Ok(BpfRet::Fd(3)));
+}
+
+/// One `pass_fd` body, any backend: the results as text, object ids renumbered in order of
+/// appearance.
+fn pass_fd_body(b: &mut dyn Backend) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut ids: Vec<u32> = Vec::new();
+    let mut norm = |id: u32| match ids.iter().position(|&i| i == id) {
+        Some(n) => n + 1,
+        None => {
+            ids.push(id);
+            ids.len()
+        }
+    };
+    let a = b.spawn(true).unwrap();
+    let r = b.spawn(true).unwrap();
+    let m = fd(b.bpf(a, &array(4)));
+    let id = map_id(b, a, m);
+    out.push(format!("create {m} #{}", norm(id)));
+    out.push(format!("pass bad {:?}", b.pass_fd(a, m + 1, r)));
+    let got = b.pass_fd(a, m, r);
+    out.push(format!("pass {got:?}"));
+    let got = got.unwrap();
+    out.push(format!("receiver sees #{}", norm(map_id(b, r, got))));
+    out.push(format!("update {:?}", b.bpf(r, &update(got, 2, 5))));
+    out.push(format!("sender lookup {:?}", b.bpf(a, &lookup(m, 2))));
+    // A hole below the receiver's fds: the next passed fd fills it.
+    let h1 = fd(b.bpf(r, &array(1)));
+    let h2 = fd(b.bpf(r, &array(1)));
+    out.push(format!(
+        "receiver fds {h1} {h2} close {:?}",
+        b.close(r, got)
+    ));
+    out.push(format!("pass into hole {:?}", b.pass_fd(a, m, r)));
+    out.push(format!("pass to self {:?}", b.pass_fd(a, m, a)));
+    out.push(format!("pass back {:?}", b.pass_fd(r, h2, a)));
+    let c = b.fork(r).unwrap();
+    out.push(format!("pass from fork {:?}", b.pass_fd(c, got, a)));
+    out.push(format!("exit fork {:?}", b.exit(c)));
+    out.push(format!("pass to exited {:?}", b.pass_fd(a, m, c)));
+    out.push(format!("pass from exited {:?}", b.pass_fd(c, m, a)));
+    out.push(format!("exit sender {:?}", b.exit(a)));
+    out.push(format!("exists {}", b.id_exists(Kind::Map, id)));
+    out.push(format!("receiver lookup {:?}", b.bpf(r, &lookup(got, 2))));
+    out.push(format!("receiver close {:?}", b.close(r, got)));
+    out.push(format!(
+        "exists after last close {}",
+        b.id_exists(Kind::Map, id)
+    ));
+    let u = b.spawn(false).unwrap();
+    out.push(format!("pass to unprivileged {:?}", b.pass_fd(r, h1, u)));
+    out.push(format!("unprivileged lookup {:?}", b.bpf(u, &lookup(3, 0))));
+    out.push(format!("exit {:?} {:?}", b.exit(r), b.exit(u)));
+    out
+}
+
+#[test]
+fn pass_fd_same_on_both_backends() {
+    let mut sim = SimBackend::default();
+    let on_sim = pass_fd_body(&mut sim);
+    let Some(mut k) = kernel() else { return };
+    let on_linux = pass_fd_body(&mut k);
+    assert_eq!(on_sim, on_linux);
+}

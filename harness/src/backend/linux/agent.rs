@@ -1,8 +1,10 @@
 //! The agent: one real process of a [`super::LinuxBackend`], driven over its control socket.
 //!
 //! The control socket sits at a high fd ([`CONTROL_FD`] at start, `>= CONTROL_FD` after a
-//! fork), so the first fd a bpf() call returns is 3, as in a simulated process. The agent runs
-//! one request at a time and answers each with one reply; `Exit` is answered by `_exit`.
+//! fork), so the first fd a bpf() call returns is 3, as in a simulated process, and an fd
+//! passed in (`RecvFd`) lands at the lowest free fd as well. The control socket itself is not
+//! a scenario fd: `Close`, `Dup` and `SendFd` of it are `EBADF`. The agent runs one request at
+//! a time and answers each with one reply; `Exit` is answered by `_exit`.
 
 use std::os::fd::{BorrowedFd, RawFd};
 
@@ -90,42 +92,74 @@ pub fn agent_main() -> ! {
         die("cannot greet the controller");
     }
     loop {
-        let frame = match wire::recv_frame(unsafe { BorrowedFd::borrow_raw(ctl) }) {
-            Ok((f, _)) => f,
+        // Without MSG_CMSG_CLOEXEC: an fd passed with `RecvFd` is installed as SCM_RIGHTS
+        // installs it for any process, at the lowest free fd and not close-on-exec. Fds that
+        // come with any other request are closed when `got` goes.
+        let got = match wire::recv_frame_with(unsafe { BorrowedFd::borrow_raw(ctl) }, false) {
+            Ok(r) => r,
             // The controller is gone: so is this process (its objects with it).
             // SAFETY: _exit never returns.
             Err(_) => unsafe { libc::_exit(0) },
         };
-        let req = wire::decode_request(&frame).unwrap_or_else(|e| die(&e));
-        match req {
+        let req = wire::decode_request(&got.payload).unwrap_or_else(|e| die(&e));
+        // The control socket is not one of the scenario's fds.
+        let visible = |fd: RawFd| if fd == ctl { -1 } else { fd };
+        let mut pass = None;
+        let reply = match req {
             // SAFETY: _exit never returns; the kernel closes every fd.
             Request::Exit => unsafe { libc::_exit(0) },
-            Request::Fork => fork(&mut ctl),
-            other => {
-                let reply = match other {
-                    Request::Bpf(c) => run_bpf(&c),
-                    Request::Fs(c) => run_fs(&c).map(|()| BpfRet::Unit),
-                    // SAFETY: close/dup of an fd number the scenario chose; a bad number is EBADF.
-                    Request::Close(fd) => {
-                        check(unsafe { libc::close(fd) } as libc::c_long).map(|_| BpfRet::Unit)
-                    }
-                    // SAFETY: as above.
-                    Request::Dup(fd) => check(unsafe { libc::dup(fd) } as libc::c_long)
-                        .map(|n| BpfRet::Fd(n as i32)),
-                    Request::Exit | Request::Fork => unreachable!("handled above"),
-                };
-                if wire::send_frame(
-                    unsafe { BorrowedFd::borrow_raw(ctl) },
-                    &wire::encode_reply(&reply),
-                    None,
-                )
-                .is_err()
-                {
-                    // SAFETY: _exit never returns.
-                    unsafe { libc::_exit(0) }
-                }
+            Request::Fork => {
+                fork(&mut ctl);
+                continue;
             }
+            Request::Bpf(c) => run_bpf(&c),
+            Request::Fs(c) => run_fs(&c).map(|()| BpfRet::Unit),
+            // SAFETY: close/dup/fcntl of an fd number the scenario chose; a bad number is
+            // EBADF.
+            Request::Close(fd) => {
+                check(unsafe { libc::close(visible(fd)) } as libc::c_long).map(|_| BpfRet::Unit)
+            }
+            // SAFETY: as above.
+            Request::Dup(fd) => check(unsafe { libc::dup(visible(fd)) } as libc::c_long)
+                .map(|n| BpfRet::Fd(n as i32)),
+            // SAFETY: as above.
+            Request::SendFd(fd) => check(
+                unsafe { libc::fcntl(visible(fd), libc::F_GETFD) } as libc::c_long
+            )
+            .map(|_| {
+                pass = Some(fd);
+                BpfRet::Unit
+            }),
+            Request::RecvFd => recv_fd(got),
+        };
+        // SAFETY: `pass` was open a moment ago (F_GETFD) and nothing closed it since.
+        let pass = pass.map(|fd| unsafe { BorrowedFd::borrow_raw(fd) });
+        if wire::send_frame(
+            unsafe { BorrowedFd::borrow_raw(ctl) },
+            &wire::encode_reply(&reply),
+            pass,
+        )
+        .is_err()
+        {
+            // SAFETY: _exit never returns.
+            unsafe { libc::_exit(0) }
         }
+    }
+}
+
+/// The fd a `RecvFd` request came with: already installed by `recvmsg` at the lowest free fd
+/// (the control socket lives at a high fd, out of the way), without close-on-exec, as a
+/// process receiving an `SCM_RIGHTS` message gets it. `EMFILE` when the kernel dropped it.
+fn recv_fd(mut got: wire::Received) -> Reply {
+    use std::os::fd::IntoRawFd as _;
+    match (got.fds.pop(), got.fds.is_empty(), got.truncated) {
+        (Some(fd), true, false) => Ok(BpfRet::Fd(fd.into_raw_fd())),
+        (None, _, true) => Err(Errno::EMFILE),
+        (fd, _, _) => die(&format!(
+            "RecvFd came with {} fds (truncated: {})",
+            got.fds.len() + usize::from(fd.is_some()),
+            got.truncated
+        )),
     }
 }
 

@@ -9,7 +9,9 @@
 //! gets its own control socket, passed to the controller with `SCM_RIGHTS`), `exit` `_exit`s
 //! it and returns once the process is gone, so its fds are closed: `waitpid` for agents this
 //! process spawned, a pidfd for forked ones (the controller is a child subreaper, so a forked
-//! agent whose parent agent exited first is reaped here, not left a zombie).
+//! agent whose parent agent exited first is reaped here, not left a zombie). `pass_fd` relays
+//! an fd from one agent to another through this process with `SCM_RIGHTS` on both control
+//! sockets, keeping no copy.
 //!
 //! Everything the backend creates lives under a fresh `mkdtemp` directory in `/tmp`
 //! ([`Backend::scratch_dir`]); dropping the backend (also while a test panics) kills the
@@ -55,8 +57,21 @@ struct Agent {
 impl Agent {
     /// Sends `req` and reads the reply (and an fd passed with it).
     fn call(&mut self, req: &Request) -> (Reply, Option<OwnedFd>) {
+        self.call_passing(req, None)
+    }
+
+    /// Sends `req` with `pass` attached (`SCM_RIGHTS`), closes `pass` as soon as it is sent
+    /// (the message in flight holds the file until the agent receives it), and reads the
+    /// reply (and an fd passed with it).
+    fn call_passing(&mut self, req: &Request, pass: Option<OwnedFd>) -> (Reply, Option<OwnedFd>) {
         let pid = self.pid;
-        if let Err(e) = wire::send_frame(self.sock.as_fd(), &wire::encode_request(req), None) {
+        let sent = wire::send_frame(
+            self.sock.as_fd(),
+            &wire::encode_request(req),
+            pass.as_ref().map(AsFd::as_fd),
+        );
+        drop(pass);
+        if let Err(e) = sent {
             panic!("bpfsim-agent {pid}: sending {req:?}: {e}");
         }
         let (frame, mut fds) = wire::recv_frame(self.sock.as_fd())
@@ -416,6 +431,28 @@ impl Backend for LinuxBackend {
         expect_fd(self.call(p, &Request::Dup(fd)))
     }
 
+    /// `from` sends `fd` to this process over its control socket (`SCM_RIGHTS`, after an
+    /// `F_GETFD` check that answers `EBADF`), which forwards it to `to` the same way and closes
+    /// its own copy right after sending; `to` receives it without `MSG_CMSG_CLOEXEC`, so it
+    /// lands at `to`'s lowest free fd, not close-on-exec. Errors come in the simulator's
+    /// order: `ESRCH` for `from`, `EBADF`, `ESRCH` for `to`, `EMFILE`.
+    fn pass_fd(&mut self, from: ProcId, fd: i32, to: ProcId) -> Result<i32, Errno> {
+        let a = self.procs.get_mut(&from.0).ok_or(Errno::ESRCH)?;
+        let pid = a.pid;
+        let (reply, passed) = a.call(&Request::SendFd(fd));
+        match reply? {
+            BpfRet::Unit => {}
+            other => panic!("bpfsim-agent {pid}: SendFd replied {other:?}"),
+        }
+        let passed =
+            passed.unwrap_or_else(|| panic!("bpfsim-agent {pid}: SendFd reply without the fd"));
+        // Without `to`, `passed` is closed here and the file keeps only `from`'s reference.
+        let b = self.procs.get_mut(&to.0).ok_or(Errno::ESRCH)?;
+        let (reply, stray) = b.call_passing(&Request::RecvFd, Some(passed));
+        assert!(stray.is_none(), "bpfsim-agent: RecvFd reply carried an fd");
+        expect_fd(reply)
+    }
+
     fn bpf(&mut self, p: ProcId, call: &BpfCall) -> Result<BpfRet, Errno> {
         if let BpfCall::Pin { path, .. } = call {
             self.guard_path(path);
@@ -468,6 +505,13 @@ impl Backend for LinuxBackend {
     }
 }
 
+/// Tell the user, past the test harness's output capture, that the kernel tier did not run
+/// here and why (a skipped tier must say so in the test output, not only in `--nocapture`).
+pub fn say_skipped(why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "kernel tier skipped: {why}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,11 +526,4 @@ mod tests {
         assert!(!inside("/tmp/bpfsim.abc", "/tmp/bpfsim.abc/../x"));
         assert!(!inside("/tmp/bpfsim.abc", "/sys/fs/bpf/x"));
     }
-}
-
-/// Tell the user, past the test harness's output capture, that the kernel tier did not run
-/// here and why (a skipped tier must say so in the test output, not only in `--nocapture`).
-pub fn say_skipped(why: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "kernel tier skipped: {why}");
 }

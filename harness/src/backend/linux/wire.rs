@@ -2,8 +2,9 @@
 //!
 //! A frame is a little-endian `u32` length and that many payload bytes. The controller sends
 //! one [`Request`] and waits for one [`Reply`] (an `Exit` gets none: the process is gone
-//! instead). A `Fork` reply carries the new process's control socket as `SCM_RIGHTS`. Every
-//! field is a fixed-width little-endian integer or a `u32`-length-prefixed byte string.
+//! instead). A `Fork` reply carries the new process's control socket as `SCM_RIGHTS`, a
+//! `SendFd` reply the fd asked for, and a `RecvFd` request the fd to install. Every field is a
+//! fixed-width little-endian integer or a `u32`-length-prefixed byte string.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -30,6 +31,13 @@ pub enum Request {
     Fork,
     /// `_exit(0)`, no reply.
     Exit,
+    /// Send this fd to the controller: the reply is `Unit` with the fd attached
+    /// (`SCM_RIGHTS`), or the errno of `fcntl(fd, F_GETFD)` (`EBADF`) and no fd.
+    SendFd(i32),
+    /// The fd attached to this request (`SCM_RIGHTS`) was received without
+    /// `MSG_CMSG_CLOEXEC` at the lowest free fd: the reply is that fd, or `EMFILE` when the
+    /// kernel could not install it.
+    RecvFd,
 }
 
 /// An agent's answer: what the call returned or its errno.
@@ -368,6 +376,12 @@ pub fn encode_request(r: &Request) -> Vec<u8> {
         Request::Exit => {
             e.u8(5);
         }
+        Request::SendFd(fd) => {
+            e.u8(6).i32(*fd);
+        }
+        Request::RecvFd => {
+            e.u8(7);
+        }
     }
     e.0
 }
@@ -382,6 +396,8 @@ pub fn decode_request(b: &[u8]) -> DecResult<Request> {
         3 => Request::Dup(d.i32()?),
         4 => Request::Fork,
         5 => Request::Exit,
+        6 => Request::SendFd(d.i32()?),
+        7 => Request::RecvFd,
         t => return Err(format!("bad request tag {t}")),
     };
     d.end()?;
@@ -507,8 +523,17 @@ pub fn send_frame(
     Ok(())
 }
 
-/// Reads into `buf` with `recvmsg`, collecting any fd passed with the bytes (close-on-exec).
-fn recv_some(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
+/// Reads into `buf` with `recvmsg`, collecting any fd passed with the bytes (close-on-exec
+/// if `cloexec`) and noting in `truncated` when the kernel could not hand over every fd
+/// (`MSG_CTRUNC`: no room in the control buffer, or the fd table full).
+fn recv_some(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    cloexec: bool,
+    fds: &mut Vec<OwnedFd>,
+    truncated: &mut bool,
+) -> io::Result<usize> {
+    let flags = if cloexec { libc::MSG_CMSG_CLOEXEC } else { 0 };
     loop {
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
@@ -523,7 +548,7 @@ fn recv_some(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io
         msg.msg_controllen = size_of_val(&cbuf);
         // SAFETY: `msg` points at `iov` (valid for `buf.len()` writable bytes) and at `cbuf`
         // (writable, aligned); both outlive the call.
-        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, flags) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -549,35 +574,62 @@ fn recv_some(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io
             }
         }
         if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-            return Err(io::Error::other("control message truncated"));
+            *truncated = true;
         }
         return Ok(n as usize);
     }
 }
 
-fn recv_exact(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<()> {
-    let mut got = 0;
-    while got < buf.len() {
-        match recv_some(sock, &mut buf[got..], fds)? {
-            0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-            n => got += n,
-        }
-    }
-    Ok(())
+/// One frame as [`recv_frame_with`] received it.
+#[derive(Debug)]
+pub struct Received {
+    /// The payload.
+    pub payload: Vec<u8>,
+    /// The fds that came with it, in order.
+    pub fds: Vec<OwnedFd>,
+    /// Whether the kernel dropped fds that came with it (`MSG_CTRUNC`; with a one-fd control
+    /// buffer far below its size, that is the receiver's fd table being full).
+    pub truncated: bool,
 }
 
-/// Receives one frame from `sock`: its payload and the fds that came with it.
-pub fn recv_frame(sock: BorrowedFd<'_>) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
-    let mut fds = Vec::new();
+/// Receives one frame from `sock`; fds that come with it are installed close-on-exec if
+/// `cloexec` (each `recvmsg` puts them at the lowest free fds).
+pub fn recv_frame_with(sock: BorrowedFd<'_>, cloexec: bool) -> io::Result<Received> {
+    let mut r = Received {
+        payload: Vec::new(),
+        fds: Vec::new(),
+        truncated: false,
+    };
+    let mut recv_exact = |buf: &mut [u8]| {
+        let mut got = 0;
+        while got < buf.len() {
+            match recv_some(sock, &mut buf[got..], cloexec, &mut r.fds, &mut r.truncated)? {
+                0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                n => got += n,
+            }
+        }
+        Ok(())
+    };
     let mut len = [0u8; 4];
-    recv_exact(sock, &mut len, &mut fds)?;
+    recv_exact(&mut len)?;
     let len = u32::from_le_bytes(len) as usize;
     if len > MAX_FRAME {
         return Err(io::Error::other(format!("frame of {len} bytes")));
     }
     let mut payload = vec![0u8; len];
-    recv_exact(sock, &mut payload, &mut fds)?;
-    Ok((payload, fds))
+    recv_exact(&mut payload)?;
+    r.payload = payload;
+    Ok(r)
+}
+
+/// Receives one frame from `sock`: its payload and the fds that came with it (close-on-exec).
+/// A dropped fd (`MSG_CTRUNC`) is an error.
+pub fn recv_frame(sock: BorrowedFd<'_>) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let r = recv_frame_with(sock, true)?;
+    if r.truncated {
+        return Err(io::Error::other("control message truncated"));
+    }
+    Ok((r.payload, r.fds))
 }
 
 #[cfg(test)]
@@ -679,6 +731,8 @@ mod tests {
             Request::Dup(4),
             Request::Fork,
             Request::Exit,
+            Request::SendFd(5),
+            Request::RecvFd,
         ];
         for r in reqs {
             assert_eq!(decode_request(&encode_request(&r)), Ok(r));
