@@ -49,6 +49,11 @@ enum Choice {
     Bind(u8, u8, u8),
     SlotUpdate(u8, u8, u8, u8),
     Info(u8, u8),
+    Keys(u8, u8),
+    Send(u8, u8, u8),
+    Rename(u8, u8, u8),
+    RawGarbage(u8, u8, u8),
+    NonBpfFd(u8, u8),
 }
 
 fn choice() -> impl Strategy<Value = Choice> {
@@ -58,7 +63,7 @@ fn choice() -> impl Strategy<Value = Choice> {
         1 => any::<bool>().prop_map(Choice::Spawn),
         1 => p().prop_map(Choice::Fork),
         1 => p().prop_map(Choice::Exit),
-        4 => (p(), 0u8..5, x()).prop_map(|(a, b, c)| Choice::MapCreate(a, b, c)),
+        4 => (p(), 0u8..7, x()).prop_map(|(a, b, c)| Choice::MapCreate(a, b, c)),
         3 => (p(), 0u8..3, x(), x(), any::<bool>()).prop_map(|(a, b, c, d, e)| Choice::ProgLoad(a, b, c, d, e)),
         3 => (p(), x(), 0u8..12, 0u8..5).prop_map(|(a, b, c, d)| Choice::Update(a, b, c, d)),
         2 => (p(), x(), 0u8..12).prop_map(|(a, b, c)| Choice::Lookup(a, b, c)),
@@ -77,6 +82,11 @@ fn choice() -> impl Strategy<Value = Choice> {
         1 => (p(), x(), x()).prop_map(|(a, b, c)| Choice::Bind(a, b, c)),
         2 => (p(), x(), x(), 0u8..3).prop_map(|(a, b, c, d)| Choice::SlotUpdate(a, b, c, d)),
         1 => (p(), x()).prop_map(|(a, b)| Choice::Info(a, b)),
+        2 => (p(), x()).prop_map(|(a, b)| Choice::Keys(a, b)),
+        1 => (p(), x(), p()).prop_map(|(a, b, c)| Choice::Send(a, b, c)),
+        1 => (p(), 0u8..6, 0u8..6).prop_map(|(a, b, c)| Choice::Rename(a, b, c)),
+        2 => (p(), 0u8..10, x()).prop_map(|(a, b, c)| Choice::RawGarbage(a, b, c)),
+        1 => (p(), 0u8..5).prop_map(|(a, b)| Choice::NonBpfFd(a, b)),
     ]
 }
 
@@ -111,12 +121,28 @@ impl Names {
     }
 }
 
-const MAPS: [&str; 5] = [
+const MAPS: [&str; 7] = [
     "array key=4 value=8 max=4",
     "hash key=4 value=8 max=3 flags=0x40",
     "prog_array key=4 value=4 max=4",
     "array_of_maps key=4 value=4 max=2 inner=TMPL",
     "array key=8 value=8 max=4",
+    "hash key=4 value=8 max=5",
+    "hash_of_maps key=4 value=4 max=2 inner=TMPL",
+];
+
+/// Commands and the end of their last field, for raw attrs with garbage past it.
+const RAW: [(u32, usize); 10] = [
+    (1, 32),
+    (2, 32),
+    (3, 16),
+    (4, 24),
+    (22, 4),
+    (12, 8),
+    (11, 8),
+    (13, 4),
+    (14, 12),
+    (35, 12),
 ];
 
 /// Turn choices into a scenario: always valid syntax, settled after every releasing step.
@@ -366,6 +392,65 @@ fn compile(choices: &[Choice]) -> String {
             Choice::Info(i, fd) => {
                 let p = n.proc(*i).expect("sh");
                 line(&mut s, format!("{}: info {}", n.procs[p].0, n.fd(p, *fd)));
+                false
+            }
+            Choice::Keys(i, fd) => {
+                let p = n.proc(*i).expect("sh");
+                line(&mut s, format!("{}: keys {}", n.procs[p].0, n.fd(p, *fd)));
+                false
+            }
+            Choice::Send(i, fd, to) => {
+                let (p, q) = (n.proc(*i).expect("sh"), n.proc(*to).expect("sh"));
+                let f = n.fd(p, *fd);
+                let from = n.procs[p].0.clone();
+                let g = n.bind(q);
+                line(&mut s, format!("{from}: {g} = send {f} {}", n.procs[q].0));
+                false
+            }
+            Choice::Rename(i, a, b) => {
+                let p = n.proc(*i).expect("sh");
+                line(
+                    &mut s,
+                    format!("{}: rename {} {}", n.procs[p].0, pin_path(*a), pin_path(*b)),
+                );
+                true
+            }
+            Choice::RawGarbage(i, c, v) => {
+                let p = n.proc(*i).expect("sh");
+                let (cmd, end) = RAW[*c as usize];
+                let (attr, size) = match v % 4 {
+                    // a non-zero byte past the command's last field
+                    0 | 1 => {
+                        let mut a = vec![0u8; end + 8];
+                        a[end + (*v as usize / 4) % 8] = v | 1;
+                        (a, end + 8)
+                    }
+                    // a size over a page
+                    2 => (vec![0u8; end], 4097),
+                    // the union's size exactly, all zero but the garbage byte at its end
+                    _ => {
+                        let mut a = vec![0u8; 168];
+                        a[167] = 1;
+                        (a, 168)
+                    }
+                };
+                let hex: String = attr.iter().map(|b| format!("{b:02x}")).collect();
+                line(
+                    &mut s,
+                    format!("{}: raw {cmd} attr={hex} size={size}", n.procs[p].0),
+                );
+                false
+            }
+            Choice::NonBpfFd(i, what) => {
+                let p = n.proc(*i).expect("sh");
+                let op = [
+                    "lookup 0 key=00000000",
+                    "pin 1 $BPFFS/z",
+                    "info 2",
+                    "freeze 0",
+                    "update 1 key=00000000 value=0000000000000000",
+                ][*what as usize];
+                line(&mut s, format!("{}: {op}", n.procs[p].0));
                 false
             }
         };
