@@ -1,20 +1,41 @@
-//! A bpftool-like listing of every live object, with who holds it.
+//! A bpftool-like listing of every live object of a simulated machine, with who holds it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use sim::explain::HolderInfo;
 use sim::uapi::{map_type, prog_type};
 use sim::{Kernel, ObjRef};
 
-use crate::Normalizer;
+/// Names for ids and fds that do not depend on the machine: `map@N`, `prog@N` in id order,
+/// `pid@N` in pid order, `fd@N` per process in fd order.
+#[derive(Default)]
+struct Names {
+    names: BTreeMap<(u8, u32, u32), String>,
+    counts: BTreeMap<(u8, u32), usize>,
+}
 
-/// Every live map and program in id order, bpftool-style, each with its holders, ids through
-/// `norm`. Objects whose id is gone but whose release is pending are listed as such.
-pub fn show_objects(k: &Kernel, norm: &mut Normalizer) -> String {
+impl Names {
+    fn get(&mut self, kind: u8, scope: u32, n: u32, prefix: &str) -> String {
+        if let Some(s) = self.names.get(&(kind, scope, n)) {
+            return s.clone();
+        }
+        let c = self.counts.entry((kind, scope)).or_default();
+        *c += 1;
+        let s = format!("{prefix}@{c}");
+        self.names.insert((kind, scope, n), s.clone());
+        s
+    }
+}
+
+/// Every live map and program in id order, bpftool-style, each with its holders.
+pub fn show_objects(k: &Kernel) -> String {
+    let mut names = Names::default();
     let mut out = String::new();
-    for (_, idx) in k.map_id_table() {
+    for (id, idx) in k.map_id_table() {
         let m = k.map(idx).expect("listed map");
         let ex = k.explain(ObjRef::Map(idx));
-        let name = norm.map(ex.id);
+        let name = names.get(0, 0, id, "map");
         let _ = writeln!(
             out,
             "{name}: {} name {} flags {:#x}  key {}B value {}B max_entries {}  refcnt {} usercnt {}{}",
@@ -29,17 +50,17 @@ pub fn show_objects(k: &Kernel, norm: &mut Normalizer) -> String {
             if m.frozen { "  frozen" } else { "" }
         );
         for h in &ex.holders {
-            let _ = writeln!(out, "\t{}", holder(h, norm));
+            let _ = writeln!(out, "\t{}", holder(h, &mut names));
         }
     }
-    for (_, idx) in k.prog_id_table() {
+    for (id, idx) in k.prog_id_table() {
         let p = k.prog(idx).expect("listed prog");
         let ex = k.explain(ObjRef::Prog(idx));
-        let name = norm.prog(ex.id);
+        let name = names.get(1, 0, id, "prog");
         let maps: Vec<String> = p
             .used_maps
             .iter()
-            .map(|m| norm.map(k.map(*m).expect("used").id))
+            .map(|m| names.get(0, 0, k.map(*m).expect("used").id, "map"))
             .collect();
         let _ = writeln!(
             out,
@@ -51,7 +72,7 @@ pub fn show_objects(k: &Kernel, norm: &mut Normalizer) -> String {
             maps.join(", ")
         );
         for h in &ex.holders {
-            let _ = writeln!(out, "\t{}", holder(h, norm));
+            let _ = writeln!(out, "\t{}", holder(h, &mut names));
         }
     }
     if out.is_empty() {
@@ -60,24 +81,38 @@ pub fn show_objects(k: &Kernel, norm: &mut Normalizer) -> String {
     out
 }
 
-fn holder(h: &sim::explain::HolderInfo, norm: &mut Normalizer) -> String {
-    use sim::explain::HolderInfo as H;
+fn holder(h: &HolderInfo, names: &mut Names) -> String {
     match h {
-        H::File { fds, .. } => {
+        HolderInfo::File { fds, .. } => {
             let list: Vec<String> = fds
                 .iter()
-                .map(|(p, fd)| format!("{} {}", norm.pid(*p), norm.fd(*p, *fd)))
+                .map(|(p, fd)| {
+                    format!(
+                        "{} {}",
+                        names.get(2, 0, p.0, "pid"),
+                        names.get(3, p.0, *fd as u32, "fd")
+                    )
+                })
                 .collect();
             format!("held by open file: {}", list.join(", "))
         }
-        H::UsedBy { prog_id, prog_name } if *prog_id != 0 => {
-            format!("held by {} {prog_name:?} (used_maps)", norm.prog(*prog_id))
+        HolderInfo::UsedBy { prog_id, prog_name } if *prog_id != 0 => {
+            format!(
+                "held by {} {prog_name:?} (used_maps)",
+                names.get(1, 0, *prog_id, "prog")
+            )
         }
-        H::InnerOf { outer_id, slot } if *outer_id != 0 => {
-            format!("held by slot {slot} of {}", norm.map(*outer_id))
+        HolderInfo::InnerOf { outer_id, slot } if *outer_id != 0 => {
+            format!(
+                "held by slot {slot} of {}",
+                names.get(0, 0, *outer_id, "map")
+            )
         }
-        H::TailCallSlot { map_id, index } => {
-            format!("held by slot {index} of {}", norm.map(*map_id))
+        HolderInfo::TailCallSlot { map_id, index } => {
+            format!(
+                "held by slot {index} of {}",
+                names.get(0, 0, *map_id, "map")
+            )
         }
         other => format!("held by {other}"),
     }

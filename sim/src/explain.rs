@@ -162,11 +162,11 @@ impl fmt::Display for Explanation {
             (Some(_), 0) => "id removed, release pending".to_string(),
             (Some(_), id) => format!("id {id}"),
         };
-        write!(
-            f,
-            "{} #{} {:?} ({state}): refcnt {}",
-            self.kind, self.serial, self.name, self.refcnt
-        )?;
+        write!(f, "{} #{}", self.kind, self.serial)?;
+        if !self.name.is_empty() {
+            write!(f, " {:?}", self.name)?;
+        }
+        write!(f, " ({state}): refcnt {}", self.refcnt)?;
         if self.kind == "map" {
             write!(f, ", usercnt {}", self.usercnt)?;
         }

@@ -275,7 +275,16 @@ pub fn asm(s: &str) -> Result<Vec<AsmInsn>, String> {
             .ok_or(format!("bad register {r:?}"))
     };
     let num = |n: &str| -> Result<i64, String> {
-        n.parse::<i64>().map_err(|_| format!("bad number {n:?}"))
+        let (neg, digits) = match n.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, n),
+        };
+        let v = match digits.strip_prefix("0x") {
+            Some(h) => i64::from_str_radix(h, 16),
+            None => digits.parse::<i64>(),
+        };
+        v.map(|v| if neg { -v } else { v })
+            .map_err(|_| format!("bad number {n:?}"))
     };
     s.split(';')
         .map(str::trim)
