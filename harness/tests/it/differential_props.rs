@@ -11,7 +11,7 @@
 //! windows in between are covered by the simulator's own property test against its reference
 //! model (`sim/tests/it/lifetime_props.rs`).
 //!
-//! `BPFSIM_DIFF_CASES` sets the case count (default 48 with the kernel tier, 256 without);
+//! `BPFSIM_DIFF_CASES` sets the case count (default 400 with the kernel tier, 256 without);
 //! `BPFSIM_SEED` the generator's seed (a constant by default, so runs repeat).
 
 use std::fmt::Write as _;
@@ -555,7 +555,7 @@ fn generated_sequences_agree_between_simulator_and_kernel() {
         }
         Ok(_) => {
             drop(kernel);
-            let mut runner = TestRunner::new(config(cases(48)));
+            let mut runner = TestRunner::new(config(cases(400)));
             runner
                 .run(&strategy, |c| {
                     let mut k =
