@@ -91,6 +91,29 @@ pub enum BpfCall {
     Raw { cmd: u32, attr: Vec<u8>, size: u32 },
 }
 
+impl BpfCall {
+    /// The attr a `ProgLoad` call loads with (`None` for other calls): both backends build it
+    /// here, so both submit the same bytes.
+    pub fn prog_load_attr(&self) -> Option<sim::ProgLoadAttr> {
+        let BpfCall::ProgLoad {
+            prog_type,
+            insns,
+            name,
+            license,
+            expected_attach_type,
+        } = self
+        else {
+            return None;
+        };
+        Some(
+            sim::ProgLoadAttr::new(*prog_type, insns)
+                .name(name)
+                .license(license)
+                .attach_type(*expected_attach_type),
+        )
+    }
+}
+
 /// What a successful [`BpfCall`] returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[expect(missing_docs, reason = "fields are described in the variant docs")]

@@ -1,6 +1,6 @@
 //! The simulated kernel behind the [`Backend`] interface.
 
-use sim::{Cred, Errno, Kernel, KernelConfig, Pid, ProgLoadAttr, UserBufs};
+use sim::{Cred, Errno, Kernel, KernelConfig, Pid, UserBufs};
 
 use super::{Backend, BpfCall, BpfRet, FsCall, Kind, ProcId};
 
@@ -103,17 +103,8 @@ impl Backend for SimBackend {
                     .map(|()| BpfRet::Bytes(v))
             }
             BpfCall::Freeze { fd } => k.map_freeze(p, *fd).map(|()| BpfRet::Unit),
-            BpfCall::ProgLoad {
-                prog_type,
-                insns,
-                name,
-                license,
-                expected_attach_type,
-            } => {
-                let a = ProgLoadAttr::new(*prog_type, insns)
-                    .name(name)
-                    .license(license)
-                    .attach_type(*expected_attach_type);
+            BpfCall::ProgLoad { .. } => {
+                let a = call.prog_load_attr().expect("a ProgLoad call");
                 k.prog_load(p, &a).map(BpfRet::Fd)
             }
             BpfCall::BindMap { prog_fd, map_fd } => {

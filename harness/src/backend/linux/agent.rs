@@ -8,9 +8,9 @@
 
 use std::os::fd::{BorrowedFd, RawFd};
 
+use sim::Errno;
 use sim::attr::{AttrBuf, off};
 use sim::uapi::cmd;
-use sim::{Errno, ProgLoadAttr};
 
 use super::sys::{GuardBuf, bpf_raw, bpf_typed, check, cpath, last_errno};
 use super::wire::{self, Reply, Request};
@@ -324,17 +324,8 @@ fn run_bpf(call: &BpfCall) -> Reply {
             AttrBuf::default().u32(e::MAP_FD, *fd as u32),
         )
         .map(|_| BpfRet::Unit),
-        BpfCall::ProgLoad {
-            prog_type,
-            insns,
-            name,
-            license,
-            expected_attach_type,
-        } => {
-            let a = ProgLoadAttr::new(*prog_type, insns)
-                .name(name)
-                .license(license)
-                .attach_type(*expected_attach_type);
+        BpfCall::ProgLoad { .. } => {
+            let a = call.prog_load_attr().expect("a ProgLoad call");
             let i = GuardBuf::input(&sim::prog::insn::encode(&a.insns))?;
             let mut lic = a.license.clone().into_bytes();
             lic.push(0);
