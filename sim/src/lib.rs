@@ -26,6 +26,7 @@ pub mod errno;
 pub mod explain;
 pub mod invariants;
 pub mod kernel;
+pub mod loader;
 pub mod maps;
 pub mod mem;
 pub mod object;

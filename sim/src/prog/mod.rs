@@ -11,6 +11,7 @@
 //! uninitialized `r0`, an out-of-bounds access, an unknown helper) loads here.
 
 pub mod check;
+pub mod disasm;
 pub mod insn;
 mod load;
 pub mod opcodes;

@@ -1,0 +1,1 @@
+//! bpftool-style disassembly (being written).
