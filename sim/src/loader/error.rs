@@ -139,6 +139,46 @@ pub enum MapProblem {
     LegacyExtraBytes,
 }
 
+/// Why a program relocation cannot be applied (`bpf_program__record_reloc`,
+/// `bpf_object__reloc_code`, `bpf_object__relocate_data`; libbpf: `-LIBBPF_ERRNO__RELOC`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelocProblem {
+    /// The relocated instruction is neither an `ld_imm64` nor a call (its `code`).
+    WrongInsn(u8),
+    /// A call whose `src_reg` is not `BPF_PSEUDO_CALL` ("incorrect bpf_call opcode").
+    CallOpcode(u8),
+    /// A call against a symbol outside `.text` (the symbol's section name).
+    CallOutsideText(String),
+    /// A call or function address whose symbol offset (or `imm`) is not a multiple of 8.
+    Misaligned(u64),
+    /// An extern symbol (`.kconfig`, `.ksyms`, kfuncs: not modeled).
+    Extern,
+    /// An undefined or special-section symbol (its `st_shndx`): "forgot to initialize
+    /// global var?".
+    SpecialSection(u64),
+    /// A symbol in a section holding neither maps nor global data (the section name).
+    NotMapOrData(String),
+    /// No map defined at the symbol's section and offset.
+    NoMap {
+        /// The symbol's section.
+        section: String,
+        /// The symbol's value.
+        offset: u64,
+    },
+    /// An `ld_imm64` in the last slot of its program: no second half.
+    TruncatedLdImm64,
+    /// A call or function address targeting instruction `index` of `.text`, which no
+    /// `.text` function covers ("no .text section found yet sub-program call exists").
+    NoSubprog(i64),
+    /// A relocation other than a call or function address on a bpf-to-bpf call or a
+    /// `BPF_PSEUDO_FUNC` load.
+    UnexpectedReloc,
+    /// A `BPF_PSEUDO_FUNC` load without a relocation.
+    MissingFuncReloc,
+    /// No fd was given for the map (its name).
+    NoMapFd(String),
+}
+
 /// An object that cannot be opened. Each variant names where it was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoadError {
@@ -261,6 +301,17 @@ pub enum LoadError {
     },
     /// `SEC()` name with no entry in libbpf's `section_defs` table.
     UnknownSection(String),
+    /// A program relocation libbpf would refuse.
+    Reloc {
+        /// The relocated instruction: its program's section, byte offset in it.
+        at: Place,
+        /// The program being relocated (the entry program, for appended code).
+        prog: String,
+        /// The symbol (empty when the instruction has no relocation).
+        symbol: String,
+        /// What.
+        problem: RelocProblem,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -307,6 +358,15 @@ impl fmt::Display for LoadError {
             }
             E::Map { at, map, problem } => write!(f, "map '{map}' at {at}: {problem:?}"),
             E::UnknownSection(s) => write!(f, "unrecognized program section name '{s}'"),
+            E::Reloc {
+                at,
+                prog,
+                symbol,
+                problem,
+            } => write!(
+                f,
+                "prog '{prog}': bad relocation against '{symbol}' at {at}: {problem:?}"
+            ),
         }
     }
 }

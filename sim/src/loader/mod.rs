@@ -13,6 +13,12 @@
 //! - the `SEC()` table ([`secdef`]) for program type and expected attach type;
 //! - relocations ([`relocs`]): per program, unclassified; `.maps` ones as `.values` slots.
 //!
+//! Relocation ([`relocate`], in [`reloc`]) is libbpf's `bpf_object__relocate` as a pure
+//! function of the object and the map fds: relocations classified as
+//! `bpf_program__record_reloc` does, subprograms appended to each entry program in
+//! `bpf_object__reloc_code`'s order, map and data references rewritten to
+//! `BPF_PSEUDO_MAP_FD`/`BPF_PSEUDO_MAP_VALUE`.
+//!
 //! What is rejected, with a [`LoadError`] naming the section and offset: truncated or
 //! corrupted ELF, wrong class/endianness/machine/type, indices out of range, relocations
 //! outside their section, against unknown symbols or of unsupported types, malformed BTF
@@ -26,8 +32,10 @@ pub mod btf;
 pub mod btf_ext;
 pub mod elf;
 pub mod error;
+pub mod load;
 pub mod maps;
 pub mod object;
+pub mod reloc;
 pub mod relocs;
 pub mod secdef;
 
@@ -40,7 +48,8 @@ mod tests;
 #[cfg(test)]
 mod testutil;
 
-pub use error::{BtfProblem, LoadError, MapProblem, Place};
+pub use error::{BtfProblem, LoadError, MapProblem, Place, RelocProblem};
 pub use maps::{Map, MapDef, MapKind, SlotTarget};
 pub use object::{Object, Program, Reloc};
+pub use reloc::{Linked, relocate};
 pub use secdef::SecDef;
