@@ -11,6 +11,7 @@ mod fd_array;
 mod fds;
 mod lifetime;
 mod lifetime_props;
+mod loader;
 mod map_create;
 mod prog_load;
 mod seed;
