@@ -7,9 +7,11 @@
 //! names for them and renumbers them in order of appearance before comparing.
 
 pub mod linux;
+mod load;
 mod sim_backend;
 
 pub use linux::{LinuxBackend, kernel_tier};
+pub use load::BackendProc;
 pub use sim_backend::SimBackend;
 
 use sim::{Errno, Insn, MapCreateAttr};
@@ -73,6 +75,7 @@ pub enum BpfCall {
         name: String,
         license: String,
         expected_attach_type: u32,
+        prog_flags: u32,
     },
     /// `BPF_PROG_BIND_MAP`.
     BindMap { prog_fd: i32, map_fd: i32 },
@@ -101,6 +104,7 @@ impl BpfCall {
             name,
             license,
             expected_attach_type,
+            prog_flags,
         } = self
         else {
             return None;
@@ -109,7 +113,8 @@ impl BpfCall {
             sim::ProgLoadAttr::new(*prog_type, insns)
                 .name(name)
                 .license(license)
-                .attach_type(*expected_attach_type),
+                .attach_type(*expected_attach_type)
+                .flags(*prog_flags),
         )
     }
 }

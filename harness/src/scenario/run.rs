@@ -437,6 +437,7 @@ impl Runner<'_> {
                     name: kv.get("name").cloned().unwrap_or_default(),
                     license: kv.get("license").cloned().unwrap_or_else(|| "GPL".into()),
                     expected_attach_type: num("attach", 0)? as u32,
+                    prog_flags: num("prog_flags", 0)? as u32,
                 }
             }
             "pin" => BpfCall::Pin {

@@ -290,6 +290,7 @@ fn settle_waits_for_a_released_programs_map() {
         name: "settle".into(),
         license: "GPL".into(),
         expected_attach_type: 0,
+        prog_flags: 0,
     };
     let prog = fd(k.bpf(p, &load));
     match k.bpf(p, &BpfCall::Info { fd: prog }) {

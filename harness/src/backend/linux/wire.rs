@@ -196,6 +196,7 @@ fn enc_bpf(e: &mut Enc, c: &BpfCall) {
             name,
             license,
             expected_attach_type,
+            prog_flags,
         } => {
             e.u8(7).u32(*prog_type).u32(insns.len() as u32);
             for i in insns {
@@ -205,7 +206,10 @@ fn enc_bpf(e: &mut Enc, c: &BpfCall) {
                     .u32(i.off as u16 as u32)
                     .i32(i.imm);
             }
-            e.str(name).str(license).u32(*expected_attach_type);
+            e.str(name)
+                .str(license)
+                .u32(*expected_attach_type)
+                .u32(*prog_flags);
         }
         BpfCall::BindMap { prog_fd, map_fd } => {
             e.u8(8).i32(*prog_fd).i32(*map_fd);
@@ -300,6 +304,7 @@ fn dec_bpf(d: &mut Dec<'_>) -> DecResult<BpfCall> {
                 name: d.str()?,
                 license: d.str()?,
                 expected_attach_type: d.u32()?,
+                prog_flags: d.u32()?,
             }
         }
         8 => BpfCall::BindMap {
@@ -692,6 +697,7 @@ mod tests {
                 name: "p".into(),
                 license: "GPL".into(),
                 expected_attach_type: 5,
+                prog_flags: 32,
             }),
             Request::Bpf(BpfCall::BindMap {
                 prog_fd: 4,
