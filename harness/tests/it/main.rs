@@ -2,6 +2,8 @@
 
 mod differential;
 mod differential_props;
+mod kernel_tags;
 mod linux_backend;
+mod loader_differential;
 mod scenarios;
 mod seed;
