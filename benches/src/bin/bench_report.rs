@@ -1,7 +1,8 @@
 //! `bench_report`: after `cargo bench -p benches`, print the model-vs-kernel table and the
 //! 1M/1k scaling ratios from criterion's `estimates.json` files, against the targets:
 //! model >= 50x kernel on lookups (and element updates), >= 100x on create+close, and
-//! cost@1M within 2x of cost@1k.
+//! cost@1M within 2x of cost@1k; and the ELF loader's time against aya-obj's on the corpus
+//! (`loader` bench), target: at most half of aya-obj's (ratio ours/aya <= 0.5).
 //!
 //! Reads `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else `target/criterion`.
 
@@ -12,6 +13,66 @@ fn verdict(r: Option<f64>, ok: impl Fn(f64) -> bool) -> &'static str {
         Some(r) if ok(r) => "ok",
         Some(_) => "MISSED",
         None => "n/a",
+    }
+}
+
+/// `MET`/`MISSED`/`n/a` for the loader's target.
+fn met(r: Option<f64>, ok: impl Fn(f64) -> bool) -> &'static str {
+    match r {
+        Some(r) if ok(r) => "MET",
+        Some(_) => "MISSED",
+        None => "n/a",
+    }
+}
+
+/// The `loader` bench: bpfsim's parse + relocate against aya-obj's, per corpus and for the
+/// seed object, and the objects the bench left out of both sides.
+fn loader() {
+    const TARGET: f64 = 0.5;
+    println!();
+    println!(
+        "loader: parse + relocate, bpfsim vs aya-obj (ratio = ours/aya; target <= {TARGET}, at most half of aya-obj's time)"
+    );
+    let corpus = std::fs::read_to_string(criterion_dir().join("loader").join("corpus.txt"));
+    if let Ok(text) = &corpus {
+        let included: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("included "))
+            .collect();
+        println!(
+            "  corpus: {} objects compared: {}",
+            included.len(),
+            included.join(" ")
+        );
+        for l in text.lines().filter_map(|l| l.strip_prefix("excluded ")) {
+            println!("  excluded from both sides: {l}");
+        }
+    }
+    let rows = [
+        (
+            "corpus",
+            "ns/corpus",
+            "bpfsim_parse_relocate",
+            "aya_obj_parse_relocate",
+        ),
+        (
+            "seed_btf_lookup.o",
+            "ns/object",
+            "seed_btf_lookup/bpfsim",
+            "seed_btf_lookup/aya_obj",
+        ),
+    ];
+    for (what, unit, ours_id, aya_id) in rows {
+        let ours = estimate_ns("loader", ours_id);
+        let aya = estimate_ns("loader", aya_id);
+        let r = ratio(ours, aya);
+        println!(
+            "  {what:<18} ours {:>10} {unit}  aya-obj {:>10} {unit}  ratio ours/aya {:>6}  target <={TARGET}  {}",
+            cell(ours),
+            cell(aya),
+            cell(r),
+            met(r, |r| r <= TARGET)
+        );
     }
 }
 
@@ -101,4 +162,5 @@ fn main() {
             cell(ratio(kw, m))
         );
     }
+    loader();
 }
