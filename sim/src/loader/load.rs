@@ -327,30 +327,23 @@ pub fn load(obj: &Object, sys: &mut dyn LoadSys, opts: &LoadOpts) -> Result<Load
         });
     }
     // init_map_in_map_slots
-    for (i, m) in obj.maps.iter().enumerate() {
-        for (slot, target) in m.init_slots.iter().enumerate() {
-            let Some(SlotTarget::Map(name)) = target else {
-                continue;
-            };
-            let Some(inner) = loaded.maps.iter().find(|x| &x.name == name) else {
-                return u.fail(map_err(
-                    &m.name,
-                    &format!("slot {slot} (no map '{name}')"),
-                    Errno::EINVAL,
-                ));
-            };
-            let v = inner.fd.to_le_bytes();
-            if let Err(e) = u
-                .sys
-                .map_update(loaded.maps[i].fd, &(slot as u32).to_le_bytes(), &v, 0)
-            {
-                return u.fail(map_err(&m.name, &format!("slot {slot}"), e));
-            }
-        }
+    let map_fds: Vec<i32> = loaded.maps.iter().map(|m| m.fd).collect();
+    let by_map = |t: &SlotTarget| match t {
+        SlotTarget::Map(n) => Some(
+            loaded
+                .maps
+                .iter()
+                .find(|x| &x.name == n)
+                .map(|x| x.fd)
+                .ok_or(format!("no map '{n}'")),
+        ),
+        SlotTarget::Prog(_) => None,
+    };
+    if let Err(f) = fill_slots(obj, &map_fds, &mut *u.sys, by_map) {
+        return u.fail(f);
     }
     // bpf_object__relocate, then bpf_object__load_progs
-    let fds: Vec<i32> = loaded.maps.iter().map(|m| m.fd).collect();
-    let linked = match relocate(obj, &fds) {
+    let linked = match relocate(obj, &map_fds) {
         Ok(l) => l,
         Err(e) => return u.fail(LoadFailure::Object(e)),
     };
@@ -378,26 +371,45 @@ pub fn load(obj: &Object, sys: &mut dyn LoadSys, opts: &LoadOpts) -> Result<Load
         }
     }
     // bpf_object__init_prog_arrays
-    for (i, m) in obj.maps.iter().enumerate() {
-        for (slot, target) in m.init_slots.iter().enumerate() {
-            let Some(SlotTarget::Prog(name)) = target else {
-                continue;
-            };
-            let Some(p) = loaded.progs.iter().find(|x| &x.name == name) else {
-                return u.fail(map_err(
-                    &m.name,
-                    &format!("slot {slot} (no program '{name}')"),
-                    Errno::EINVAL,
-                ));
-            };
-            let v = p.fd.to_le_bytes();
-            if let Err(e) = u
-                .sys
-                .map_update(loaded.maps[i].fd, &(slot as u32).to_le_bytes(), &v, 0)
-            {
-                return u.fail(map_err(&m.name, &format!("slot {slot}"), e));
-            }
-        }
+    let by_prog = |t: &SlotTarget| match t {
+        SlotTarget::Prog(n) => Some(
+            loaded
+                .progs
+                .iter()
+                .find(|x| &x.name == n)
+                .map(|x| x.fd)
+                .ok_or(format!("no program '{n}'")),
+        ),
+        SlotTarget::Map(_) => None,
+    };
+    if let Err(f) = fill_slots(obj, &map_fds, &mut *u.sys, by_prog) {
+        return u.fail(f);
     }
     Ok(loaded)
+}
+
+/// Put the fd of each `.values` slot target `resolve` knows (it answers `None` for targets of
+/// the other kind) into its map's slot.
+fn fill_slots(
+    obj: &Object,
+    map_fds: &[i32],
+    sys: &mut dyn LoadSys,
+    resolve: impl Fn(&SlotTarget) -> Option<Result<i32, String>>,
+) -> Result<(), LoadFailure> {
+    for (m, &map_fd) in obj.maps.iter().zip(map_fds) {
+        for (slot, target) in m.init_slots.iter().enumerate() {
+            let Some(found) = target.as_ref().and_then(&resolve) else {
+                continue;
+            };
+            let err = |step: String, errno| LoadFailure::Map {
+                name: m.name.clone(),
+                step,
+                errno,
+            };
+            let fd = found.map_err(|why| err(format!("slot {slot} ({why})"), Errno::EINVAL))?;
+            sys.map_update(map_fd, &(slot as u32).to_le_bytes(), &fd.to_le_bytes(), 0)
+                .map_err(|e| err(format!("slot {slot}"), e))?;
+        }
+    }
+    Ok(())
 }
