@@ -34,6 +34,7 @@ pub mod prog;
 pub mod task;
 pub mod uapi;
 pub mod vfs;
+pub mod vm;
 mod wrappers;
 
 pub use errno::{Errno, SysResult};
