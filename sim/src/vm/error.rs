@@ -107,6 +107,23 @@ pub enum VmError {
         /// The environment's answer.
         error: EnvError,
     },
+    /// The rbpf engine (`rbpf_engine`) does not run this instruction: outside rbpf 0.4.1's
+    /// subset, or one it would run differently from the kernel. Checked before running.
+    NotSupportedByRbpf {
+        /// The first such instruction.
+        pc: usize,
+        /// What it is (`"lock fetch add"`, `"sdiv"`, ...).
+        what: &'static str,
+    },
+    /// rbpf failed with an error that has no typed counterpart here (its verifier's
+    /// rejection, its call-depth limit, a panic inside it); `pc` is the instruction its
+    /// message names, else the program's length.
+    Rbpf {
+        /// The instruction rbpf named.
+        pc: usize,
+        /// rbpf's message.
+        message: String,
+    },
 }
 
 impl VmError {
@@ -126,7 +143,9 @@ impl VmError {
             | VmError::CallDepthExceeded { pc }
             | VmError::UnsupportedCall { pc, .. }
             | VmError::NoPacket { pc }
-            | VmError::Env { pc, .. } => pc,
+            | VmError::Env { pc, .. }
+            | VmError::NotSupportedByRbpf { pc, .. }
+            | VmError::Rbpf { pc, .. } => pc,
         }
     }
 
@@ -201,6 +220,10 @@ impl fmt::Display for VmError {
             }
             VmError::NoPacket { pc } => write!(f, "insn {pc}: LD_ABS/LD_IND without a packet"),
             VmError::Env { pc, error } => write!(f, "insn {pc}: {error}"),
+            VmError::NotSupportedByRbpf { pc, what } => {
+                write!(f, "insn {pc}: {what} is not supported by rbpf 0.4.1")
+            }
+            VmError::Rbpf { pc, message } => write!(f, "insn {pc}: rbpf: {message}"),
         }
     }
 }

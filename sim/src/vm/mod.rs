@@ -50,6 +50,7 @@ mod error;
 mod fields;
 mod interp;
 mod memory;
+pub mod rbpf_engine;
 
 #[cfg(test)]
 mod tests;
