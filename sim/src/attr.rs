@@ -172,6 +172,7 @@ pub fn cmd_end(cmd: u32) -> usize {
         c::PROG_GET_FD_BY_ID => off::id::END_PROG_ID,
         c::OBJ_GET_INFO_BY_FD => off::info::END,
         c::PROG_BIND_MAP => off::bind_map::END,
+        c::PROG_TEST_RUN => off::test::END,
         _ => ATTR_SIZE,
     }
 }
@@ -277,6 +278,26 @@ pub mod off {
         pub const INFO: usize = 8;
         /// End of `info.info` (`BPF_OBJ_GET_INFO_BY_FD_LAST_FIELD`).
         pub const END: usize = 16;
+    }
+    /// `test` (BPF_PROG_TEST_RUN).
+    pub mod test {
+        pub const PROG_FD: usize = 0;
+        pub const RETVAL: usize = 4;
+        pub const DATA_SIZE_IN: usize = 8;
+        pub const DATA_SIZE_OUT: usize = 12;
+        pub const DATA_IN: usize = 16;
+        pub const DATA_OUT: usize = 24;
+        pub const REPEAT: usize = 32;
+        pub const DURATION: usize = 36;
+        pub const CTX_SIZE_IN: usize = 40;
+        pub const CTX_SIZE_OUT: usize = 44;
+        pub const CTX_IN: usize = 48;
+        pub const CTX_OUT: usize = 56;
+        pub const FLAGS: usize = 64;
+        pub const CPU: usize = 68;
+        pub const BATCH_SIZE: usize = 72;
+        /// End of `test.batch_size` (`BPF_PROG_TEST_RUN_LAST_FIELD`).
+        pub const END: usize = 76;
     }
     pub mod bind_map {
         pub const PROG_FD: usize = 0;

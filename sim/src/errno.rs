@@ -42,6 +42,7 @@ errnos! {
     EBUSY = 16, "Device or resource busy.";
     EEXIST = 17, "File or element exists.";
     EXDEV = 18, "Cross-device link or rename.";
+    ENODEV = 19, "No such device (a test run's ifindex names no device).";
     ENOTDIR = 20, "A path component is not a directory.";
     EISDIR = 21, "Is a directory.";
     EINVAL = 22, "Invalid argument.";

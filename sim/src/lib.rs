@@ -38,7 +38,7 @@ pub mod vm;
 mod wrappers;
 
 pub use errno::{Errno, SysResult};
-pub use kernel::{Kernel, KernelConfig};
+pub use kernel::{Kernel, KernelConfig, TestRunAttr, TestRunResult, TraceEntry};
 pub use maps::create::MapCreateAttr;
 pub use mem::{UserBufs, UserMem};
 pub use object::{MapIdx, ObjRef, ProgIdx};

@@ -12,7 +12,12 @@ use crate::task::{File, Pid, ProcTable};
 use crate::vfs::Vfs;
 
 mod fs;
+mod helpers;
 mod syscall;
+mod test_run;
+
+pub use helpers::{HELPERS, TraceEntry};
+pub use test_run::{TestRunAttr, TestRunResult};
 
 /// How the simulated machine is configured; `Default` is the 6.18 machine the spec was
 /// measured on.
@@ -35,6 +40,9 @@ pub struct KernelConfig {
     pub first_id: u32,
     /// `RLIMIT_NOFILE` of new processes.
     pub fd_limit: u32,
+    /// The instruction budget of one program run in `BPF_PROG_TEST_RUN` (per repetition);
+    /// see [`crate::vm::DEFAULT_BUDGET`].
+    pub run_budget: u64,
 }
 
 impl Default for KernelConfig {
@@ -48,6 +56,7 @@ impl Default for KernelConfig {
             event_log_capacity: 1 << 16,
             first_id: 1,
             fd_limit: 1024,
+            run_budget: crate::vm::DEFAULT_BUDGET,
         }
     }
 }
@@ -79,6 +88,13 @@ pub struct Kernel {
     pub(crate) last_error: String,
     /// The process making the current bpf() call.
     pub(crate) current: Option<Pid>,
+    /// State of `bpf_get_prandom_u32`'s generator (SplitMix64, its own stream so program
+    /// runs do not shift the hash seeds of maps created later).
+    pub(crate) prandom: u64,
+    /// What `bpf_trace_printk` wrote, oldest first (the model's `trace_pipe`).
+    pub(crate) trace: Vec<TraceEntry>,
+    /// Why the last `BPF_PROG_TEST_RUN` that ran a program stopped early, if it did.
+    pub(crate) last_run_error: Option<crate::vm::VmError>,
 }
 
 impl Default for Kernel {
@@ -107,6 +123,9 @@ impl Kernel {
             rng: cfg.seed,
             last_error: String::new(),
             current: None,
+            prandom: cfg.seed ^ 0x7072_616e_646f_6d00,
+            trace: Vec::new(),
+            last_run_error: None,
             cfg,
         }
     }
@@ -133,6 +152,32 @@ impl Kernel {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+
+    /// The next `bpf_get_prandom_u32` value.
+    pub(crate) fn prandom_u32(&mut self) -> u32 {
+        self.prandom = self.prandom.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.prandom;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) as u32
+    }
+
+    /// What `bpf_trace_printk` wrote since boot (or the last [`Kernel::take_trace`]), oldest
+    /// first: the model's `/sys/kernel/debug/tracing/trace_pipe`.
+    pub fn trace_pipe(&self) -> &[TraceEntry] {
+        &self.trace
+    }
+
+    /// Reads and empties the trace log, as reading `trace_pipe` consumes it.
+    pub fn take_trace(&mut self) -> Vec<TraceEntry> {
+        std::mem::take(&mut self.trace)
+    }
+
+    /// The typed reason the last `BPF_PROG_TEST_RUN` that started a program stopped without
+    /// reaching `exit` (cleared when a run starts); [`Kernel::last_error`] has it as text.
+    pub fn last_run_error(&self) -> Option<&crate::vm::VmError> {
+        self.last_run_error.as_ref()
     }
 
     pub(crate) fn next_serial(&mut self) -> u64 {

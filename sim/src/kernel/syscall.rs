@@ -15,8 +15,8 @@ impl Kernel {
     /// (at least `size` bytes, or `EFAULT`); pointers inside it resolve in `mem`. Returns the
     /// syscall's non-negative result (an fd, or 0) or its errno.
     ///
-    /// Commands the kernel knows but this model does not implement (links, BTF, test runs,
-    /// batches, ...) return `EOPNOTSUPP`; unknown commands return `EINVAL` as in the kernel.
+    /// Commands the kernel knows but this model does not implement (links, BTF, batches,
+    /// ...) return `EOPNOTSUPP`; unknown commands return `EINVAL` as in the kernel.
     pub fn bpf(
         &mut self,
         pid: Pid,
@@ -83,6 +83,10 @@ impl Kernel {
                 self.sys_obj_get_info_by_fd(pid, &Attr::of_owned(&copy, size), user, mem)
             }
             cmd::PROG_BIND_MAP => self.sys_prog_bind_map(pid, &a),
+            cmd::PROG_TEST_RUN => {
+                let copy = a.owned();
+                self.sys_prog_test_run(pid, &Attr::of_owned(&copy, size), user, mem)
+            }
             c if c <= cmd::PROG_STREAM_READ_BY_FD => {
                 let name = cmd::name(c).unwrap_or("?");
                 self.fail(Errno::EOPNOTSUPP, &format!("{name} is not modeled"))

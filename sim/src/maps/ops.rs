@@ -193,7 +193,7 @@ impl Kernel {
 
     /// The type's update: `array_map_update_elem`, `htab_map_update_elem`,
     /// `bpf_fd_array_map_update_elem`, `bpf_fd_htab_map_update_elem`.
-    fn map_update(
+    pub(crate) fn map_update(
         &mut self,
         pid: Pid,
         m: MapIdx,

@@ -183,7 +183,6 @@ fn known_but_unmodeled_commands_are_eopnotsupp() {
     let unmodeled = [
         cmd::PROG_ATTACH,
         cmd::PROG_DETACH,
-        cmd::PROG_TEST_RUN,
         cmd::PROG_QUERY,
         cmd::RAW_TRACEPOINT_OPEN,
         cmd::BTF_LOAD,

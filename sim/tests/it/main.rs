@@ -16,3 +16,4 @@ mod loader;
 mod map_create;
 mod prog_load;
 mod seed;
+mod test_run;

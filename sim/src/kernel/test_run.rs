@@ -1,0 +1,684 @@
+//! `BPF_PROG_TEST_RUN` (`kernel/bpf/syscall.c bpf_prog_test_run`, `net/bpf/test_run.c`) for
+//! XDP and socket-filter programs, run by the interpreter ([`crate::vm::Interpreter`]) with the
+//! helpers of [`super::helpers`].
+//!
+//! What the program sees:
+//! - XDP: `struct xdp_md` (24 bytes, read-only) whose `data`, `data_end` and `data_meta` hold
+//!   the packet region's addresses as 32-bit values. The kernel rewrites those loads into
+//!   loads of the real 64-bit pointers; the model instead places the packet below 4 GiB
+//!   (`data` always at [`PKT_DATA`]), so the 32-bit value *is* the address and the
+//!   program's `(void *)(long)ctx->data` works unchanged. `ingress_ifindex` is 1 (the
+//!   loopback device, the only one the model has) and `rx_queue_index` 0. The packet region
+//!   is `[data_meta, data_end)`, writable; bytes outside it (the kernel's headroom and
+//!   tailroom) fault.
+//! - socket filter: `struct __sk_buff` (192 bytes) at the uapi offsets. As on the kernel the
+//!   Ethernet header is pulled first: `len` = data_size_in - 14, `protocol` the frame's
+//!   EtherType as the kernel stores it (big-endian u16), `pkt_type` from the destination
+//!   address as `eth_type_trans` sets it against the loopback's all-zero address, `ifindex`
+//!   1, `mark`/`priority`/`cb`/`tstamp`/`wire_len`/`gso_*`/`hwtstamp` from `ctx_in`, and
+//!   `data`/`data_end` as for XDP (the kernel's verifier refuses those two fields to socket
+//!   filters; the model has no verifier, so they are there). The packet (after the Ethernet
+//!   header) is read-only and is what `LD_ABS`/`LD_IND` read. Writes to the context are
+//!   allowed; only `cb[]` is read back (the fields a socket filter may write). The output
+//!   packet has its Ethernet header zeroed, as `bpf_prog_test_run_skb` does for programs
+//!   that do not see L2.
+//!
+//! Duration: the model does not measure time. Each repetition advances the virtual clock by
+//! the number of instructions it executed (1 ns per instruction), and `duration` is the
+//! average per repetition, rounded down, as the kernel reports its average: the instruction
+//! count of one run. `bpf_ktime_get_ns` returns the virtual clock, so it moves between
+//! repetitions, not within one.
+//!
+//! Repetitions share the packet and the context (as on the kernel: a program that changes
+//! the packet sees its own change the next time).
+//!
+//! A run that stops without reaching `exit` (a fault, an unknown helper, the instruction
+//! budget [`crate::KernelConfig::run_budget`] running out) is an error the kernel cannot
+//! produce, because its verifier would not have loaded the program. The model answers with
+//! the errno the verifier gives for that kind of program at load: `E2BIG` for a program that
+//! runs past the budget ("BPF program is too large"), `EACCES` for an out-of-bounds or
+//! read-only access ("invalid mem access"), `EINVAL` for the rest ("unknown func", invalid
+//! instructions). The typed error is [`Kernel::last_run_error`], its text
+//! [`Kernel::last_error`]. Map changes the program made before it stopped stay.
+//!
+//! Not modeled (`EOPNOTSUPP` with a reason): `BPF_F_TEST_XDP_LIVE_FRAMES`, XDP frames larger
+//! than one page (multi-buffer), and the program types whose test runs the kernel has but
+//! the model does not (tc, cgroup_skb, lwt, flow dissector, raw_tp, tracing, struct_ops,
+//! sk_lookup, syscall, netfilter, ext). Types the kernel cannot test-run get its `ENOTSUPP`
+//! (524). `BPF_F_TEST_SKB_CHECKSUM_COMPLETE` is accepted and has no effect (a socket filter
+//! cannot change the packet).
+
+use crate::attr::{Attr, AttrBuf, put_u32};
+use crate::errno::{Errno, SysResult};
+use crate::kernel::Kernel;
+use crate::kernel::helpers::RunEnv;
+use crate::mem::{UserBufs, UserMem};
+use crate::object::ProgIdx;
+use crate::task::Pid;
+use crate::uapi::{cmd, prog_type};
+use crate::vm::{Engine, Interpreter, Memory, Program, RegionKind, VmError};
+
+use crate::attr::off::test as t;
+
+/// `ETH_HLEN`.
+const ETH_HLEN: u32 = 14;
+/// `PAGE_SIZE`.
+const PAGE: u32 = 4096;
+/// `XDP_PACKET_HEADROOM`.
+const XDP_HEADROOM: u32 = 256;
+/// `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` on x86_64.
+const SHINFO: u32 = 320;
+/// `NET_SKB_PAD + NET_IP_ALIGN` on x86_64.
+const SKB_HEADROOM: u32 = 64;
+/// `sizeof(struct xdp_md)`.
+const XDP_MD_SIZE: usize = 24;
+/// `sizeof(struct __sk_buff)`.
+const SK_BUFF_SIZE: usize = 192;
+/// The loopback device's ifindex.
+const LO_IFINDEX: u32 = 1;
+/// `BPF_F_TEST_XDP_LIVE_FRAMES`.
+const F_XDP_LIVE_FRAMES: u32 = 1 << 1;
+/// `BPF_F_TEST_SKB_CHECKSUM_COMPLETE`.
+const F_SKB_CHECKSUM_COMPLETE: u32 = 1 << 2;
+/// `TEST_XDP_MAX_BATCH`.
+const XDP_MAX_BATCH: u32 = 256;
+/// `BPF_XDP_DEVMAP`, `BPF_XDP_CPUMAP` (`enum bpf_attach_type`).
+const BPF_XDP_DEVMAP: u32 = 33;
+const BPF_XDP_CPUMAP: u32 = 35;
+/// `GSO_MAX_SEGS`, `GSO_LEGACY_MAX_SIZE`.
+const GSO_MAX_SEGS: u32 = 65535;
+const GSO_LEGACY_MAX_SIZE: u32 = 65536;
+
+/// Where the page holding the packet starts: below 4 GiB, so 32-bit context fields can hold
+/// packet addresses.
+pub const PKT_PAGE: u64 = 0x0100_0000;
+/// Where an XDP packet's `data` is (after `XDP_PACKET_HEADROOM`).
+pub const PKT_DATA: u64 = PKT_PAGE + XDP_HEADROOM as u64;
+
+/// A typed `BPF_PROG_TEST_RUN` request (see [`Kernel::prog_test_run`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TestRunAttr {
+    /// The packet (`data_in`, `data_size_in`); empty passes a NULL pointer.
+    pub data_in: Vec<u8>,
+    /// The output buffer: `None` passes NULL (nothing is copied; sizes still come back);
+    /// `Some(0)` a buffer with no size hint (`data_size_out` = 0: the kernel copies the whole
+    /// packet, the wrapper's buffer is large enough); `Some(n)` a buffer of `n` bytes and
+    /// `data_size_out = n` (a larger packet is `ENOSPC`, with the first `n` bytes copied).
+    pub data_out: Option<u32>,
+    /// `ctx_in` (and `ctx_size_in`).
+    pub ctx_in: Option<Vec<u8>>,
+    /// A `ctx_out` buffer of this many bytes (`ctx_size_out`).
+    pub ctx_out: Option<u32>,
+    /// `repeat` (0 runs once).
+    pub repeat: u32,
+    /// `flags`.
+    pub flags: u32,
+    /// `cpu`.
+    pub cpu: u32,
+    /// `batch_size`.
+    pub batch_size: u32,
+}
+
+impl TestRunAttr {
+    /// One run on `data`, the whole output packet wanted.
+    pub fn new(data: impl Into<Vec<u8>>) -> TestRunAttr {
+        TestRunAttr {
+            data_in: data.into(),
+            data_out: Some(0),
+            ..TestRunAttr::default()
+        }
+    }
+
+    /// The same with `repeat`.
+    pub fn repeat(mut self, n: u32) -> TestRunAttr {
+        self.repeat = n;
+        self
+    }
+}
+
+/// What `BPF_PROG_TEST_RUN` wrote back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TestRunResult {
+    /// `retval`: r0 of the last run, as a `u32`.
+    pub retval: u32,
+    /// `duration`: average instructions per run (see the module docs).
+    pub duration: u32,
+    /// The bytes copied to `data_out`.
+    pub data_out: Vec<u8>,
+    /// `data_size_out` as written back: the whole output packet's size.
+    pub data_size_out: u32,
+    /// The bytes copied to `ctx_out`.
+    pub ctx_out: Vec<u8>,
+    /// `ctx_size_out` as written back.
+    pub ctx_size_out: u32,
+}
+
+fn get32(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().expect("in range"))
+}
+
+fn put32(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// The errno a run that did not reach `exit` gives; see the module docs.
+fn run_errno(e: &VmError) -> Errno {
+    match e {
+        VmError::BudgetExceeded { .. } => Errno::E2BIG,
+        VmError::OutOfBounds { .. } | VmError::ReadOnly { .. } => Errno::EACCES,
+        _ => Errno::EINVAL,
+    }
+}
+
+impl Kernel {
+    /// `BPF_PROG_TEST_RUN`: runs the program behind `fd` on `a.data_in`; see
+    /// [`TestRunAttr`]. An `ENOSPC` (output buffer too small) is an error here; use
+    /// [`Kernel::prog_test_run_partial`] to see what was copied anyway.
+    pub fn prog_test_run(
+        &mut self,
+        pid: Pid,
+        fd: i32,
+        a: &TestRunAttr,
+    ) -> SysResult<TestRunResult> {
+        let (r, out) = self.prog_test_run_partial(pid, fd, a);
+        r.map(|()| out)
+    }
+
+    /// `BPF_PROG_TEST_RUN`, returning what the kernel wrote back even when the call failed
+    /// (after `ENOSPC`: the truncated packet, its full size, retval and duration).
+    pub fn prog_test_run_partial(
+        &mut self,
+        pid: Pid,
+        fd: i32,
+        a: &TestRunAttr,
+    ) -> (SysResult<()>, TestRunResult) {
+        let mut data_buf = vec![
+            0u8;
+            match a.data_out {
+                Some(0) => a.data_in.len() + PAGE as usize,
+                Some(n) => n as usize,
+                None => 0,
+            }
+        ];
+        let mut ctx_buf = vec![0u8; a.ctx_out.unwrap_or(0) as usize];
+        let (r, attr) = {
+            let mut m = UserBufs::new();
+            let din = if a.data_in.is_empty() {
+                0
+            } else {
+                m.input(&a.data_in)
+            };
+            let dout = if a.data_out.is_some() {
+                m.output(&mut data_buf)
+            } else {
+                0
+            };
+            let cin = a.ctx_in.as_ref().map_or(0, |c| m.input(c));
+            let cout = if a.ctx_out.is_some() {
+                m.output(&mut ctx_buf)
+            } else {
+                0
+            };
+            let attr = AttrBuf::for_cmd(cmd::PROG_TEST_RUN)
+                .u32(t::PROG_FD, fd as u32)
+                .u32(t::DATA_SIZE_IN, a.data_in.len() as u32)
+                .u32(t::DATA_SIZE_OUT, a.data_out.unwrap_or(0))
+                .u64(t::DATA_IN, din)
+                .u64(t::DATA_OUT, dout)
+                .u32(t::REPEAT, a.repeat)
+                .u32(
+                    t::CTX_SIZE_IN,
+                    a.ctx_in.as_ref().map_or(0, |c| c.len() as u32),
+                )
+                .u32(t::CTX_SIZE_OUT, a.ctx_out.unwrap_or(0))
+                .u64(t::CTX_IN, cin)
+                .u64(t::CTX_OUT, cout)
+                .u32(t::FLAGS, a.flags)
+                .u32(t::CPU, a.cpu)
+                .u32(t::BATCH_SIZE, a.batch_size);
+            let (mut bytes, len) = (attr.0, attr.1);
+            let r = self.bpf(
+                pid,
+                cmd::PROG_TEST_RUN,
+                &mut bytes[..len],
+                len as u32,
+                &mut m,
+            );
+            (r, bytes)
+        };
+        let mut out = TestRunResult {
+            retval: get32(&attr, t::RETVAL),
+            duration: get32(&attr, t::DURATION),
+            data_size_out: get32(&attr, t::DATA_SIZE_OUT),
+            ctx_size_out: get32(&attr, t::CTX_SIZE_OUT),
+            ..TestRunResult::default()
+        };
+        if matches!(r, Ok(_) | Err(Errno::ENOSPC)) {
+            let n = (out.data_size_out as usize).min(data_buf.len());
+            data_buf.truncate(n);
+            out.data_out = data_buf;
+            let n = (out.ctx_size_out as usize).min(ctx_buf.len());
+            ctx_buf.truncate(n);
+            out.ctx_out = ctx_buf;
+        }
+        (r.map(drop), out)
+    }
+
+    /// `BPF_PROG_TEST_RUN` (`bpf_prog_test_run`): attr checks, the program, then the type's
+    /// `test_run`.
+    pub(crate) fn sys_prog_test_run(
+        &mut self,
+        pid: Pid,
+        a: &Attr,
+        user: &mut [u8],
+        mem: &mut dyn UserMem,
+    ) -> SysResult<i64> {
+        a.check_unused(t::END)?;
+        let (csi, ci) = (a.u32(t::CTX_SIZE_IN), a.u64(t::CTX_IN));
+        let (cso, co) = (a.u32(t::CTX_SIZE_OUT), a.u64(t::CTX_OUT));
+        if (csi != 0) != (ci != 0) || (cso != 0) != (co != 0) {
+            return self.fail(
+                Errno::EINVAL,
+                "ctx size and ctx pointer must be both set or both 0",
+            );
+        }
+        let (_, p) = self.fd_prog(pid, a.u32(t::PROG_FD) as i32)?;
+        let ptype = self.progs[p.0].prog_type;
+        let name = prog_type::name(ptype).unwrap_or("?");
+        use prog_type as pt;
+        match ptype {
+            pt::XDP => self.test_run_xdp(pid, p, a, user, mem),
+            pt::SOCKET_FILTER => self.test_run_skb(pid, p, a, user, mem),
+            pt::SCHED_CLS
+            | pt::SCHED_ACT
+            | pt::CGROUP_SKB
+            | pt::LWT_IN
+            | pt::LWT_OUT
+            | pt::LWT_XMIT
+            | pt::RAW_TRACEPOINT
+            | pt::RAW_TRACEPOINT_WRITABLE
+            | pt::FLOW_DISSECTOR
+            | pt::TRACING
+            | pt::STRUCT_OPS
+            | pt::SK_LOOKUP
+            | pt::SYSCALL
+            | pt::NETFILTER
+            | pt::EXT => self.fail(
+                Errno::EOPNOTSUPP,
+                &format!("test runs of {name} programs are not modeled"),
+            ),
+            _ => self.fail(
+                Errno::ENOTSUPP,
+                &format!("{name} programs have no test_run"),
+            ),
+        }
+    }
+
+    /// `bpf_ctx_init`: the context the caller passed (zero-extended to `size`), `None` when
+    /// neither `ctx_in` nor `ctx_out` is set; bytes past `size` must be zero (`E2BIG`).
+    fn test_ctx_init(
+        &mut self,
+        a: &Attr,
+        mem: &dyn UserMem,
+        size: usize,
+    ) -> SysResult<Option<Vec<u8>>> {
+        let (ci, co, csi) = (
+            a.u64(t::CTX_IN),
+            a.u64(t::CTX_OUT),
+            a.u32(t::CTX_SIZE_IN) as usize,
+        );
+        if ci == 0 && co == 0 {
+            return Ok(None);
+        }
+        let mut ctx = vec![0u8; size];
+        if ci != 0 {
+            if csi > PAGE as usize {
+                return Err(Errno::E2BIG);
+            }
+            if csi > size {
+                let mut tail = vec![0u8; csi - size];
+                mem.read(ci + size as u64, &mut tail)?;
+                if tail.iter().any(|&b| b != 0) {
+                    return self.fail(Errno::E2BIG, "ctx_in has non-zero bytes past the context");
+                }
+            }
+            let n = csi.min(size);
+            mem.read(ci, &mut ctx[..n])?;
+        }
+        Ok(Some(ctx))
+    }
+
+    /// `bpf_test_finish`: the packet to `data_out` (clamped to a non-zero `data_size_out`:
+    /// `ENOSPC`), then `data_size_out`, `retval`, `duration`.
+    fn test_finish(
+        &mut self,
+        a: &Attr,
+        user: &mut [u8],
+        mem: &mut dyn UserMem,
+        data: &[u8],
+        retval: u32,
+        duration: u32,
+    ) -> SysResult<()> {
+        let size = data.len() as u32;
+        let dso = a.u32(t::DATA_SIZE_OUT);
+        let (copy, nospc) = if dso != 0 && size > dso {
+            (dso, true)
+        } else {
+            (size, false)
+        };
+        let out = a.u64(t::DATA_OUT);
+        if out != 0 {
+            mem.write(out, &data[..copy as usize])?;
+        }
+        put_u32(user, t::DATA_SIZE_OUT, size)?;
+        put_u32(user, t::RETVAL, retval)?;
+        put_u32(user, t::DURATION, duration)?;
+        if nospc {
+            return self.fail(
+                Errno::ENOSPC,
+                &format!("data_out holds {dso} bytes, the packet has {size}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// `bpf_ctx_finish`: the context to `ctx_out` (clamped to `ctx_size_out`: `ENOSPC`).
+    fn test_ctx_finish(
+        &mut self,
+        a: &Attr,
+        user: &mut [u8],
+        mem: &mut dyn UserMem,
+        ctx: Option<&[u8]>,
+    ) -> SysResult<()> {
+        let out = a.u64(t::CTX_OUT);
+        let Some(ctx) = ctx.filter(|_| out != 0) else {
+            return Ok(());
+        };
+        let size = ctx.len() as u32;
+        let cso = a.u32(t::CTX_SIZE_OUT);
+        let copy = size.min(cso);
+        mem.write(out, &ctx[..copy as usize])?;
+        put_u32(user, t::CTX_SIZE_OUT, size)?;
+        if copy < size {
+            return self.fail(
+                Errno::ENOSPC,
+                &format!("ctx_out holds {cso} bytes, the context has {size}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs `p` `repeat` times (0: once) with r1 = `ctx`: (retval, duration).
+    fn test_run_prog(
+        &mut self,
+        pid: Pid,
+        p: ProgIdx,
+        mem: &mut Memory,
+        ctx: u64,
+        repeat: u32,
+        cpu: u32,
+    ) -> SysResult<(u32, u32)> {
+        let repeat = repeat.max(1);
+        let program = Program::new(self.progs[p.0].xlated.clone());
+        let mut interp = Interpreter::with_budget(self.cfg.run_budget);
+        self.last_run_error = None;
+        let mut env = RunEnv::new(self, pid, cpu, p, mem);
+        let (mut total, mut r0) = (0u64, 0u64);
+        let mut failed = None;
+        for _ in 0..repeat {
+            let r = interp.run(&program, [ctx, 0, 0, 0, 0], mem, &mut env);
+            total += interp.executed();
+            env.k.now_ns += interp.executed();
+            env.flush(mem, None);
+            match r {
+                Ok(v) => r0 = v,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            let errno = run_errno(&e);
+            self.last_error = format!("BPF_PROG_TEST_RUN: the program stopped: {e}");
+            self.last_run_error = Some(e);
+            return Err(errno);
+        }
+        let duration = (total / repeat as u64).min(u32::MAX as u64) as u32;
+        Ok((r0 as u32, duration))
+    }
+
+    /// `bpf_prog_test_run_xdp`.
+    fn test_run_xdp(
+        &mut self,
+        pid: Pid,
+        p: ProgIdx,
+        a: &Attr,
+        user: &mut [u8],
+        mem: &mut dyn UserMem,
+    ) -> SysResult<i64> {
+        let eat = self.progs[p.0].expected_attach_type;
+        if eat == BPF_XDP_DEVMAP || eat == BPF_XDP_CPUMAP {
+            return self.fail(
+                Errno::EINVAL,
+                "devmap/cpumap XDP programs cannot be test-run",
+            );
+        }
+        let flags = a.u32(t::FLAGS);
+        if flags & !F_XDP_LIVE_FRAMES != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let batch = a.u32(t::BATCH_SIZE);
+        if flags & F_XDP_LIVE_FRAMES != 0 {
+            if batch > XDP_MAX_BATCH {
+                return Err(Errno::E2BIG);
+            }
+            return self.fail(
+                Errno::EOPNOTSUPP,
+                "BPF_F_TEST_XDP_LIVE_FRAMES is not modeled",
+            );
+        }
+        if batch != 0 {
+            return self.fail(
+                Errno::EINVAL,
+                "batch_size without BPF_F_TEST_XDP_LIVE_FRAMES",
+            );
+        }
+        let mut ctx = self.test_ctx_init(a, mem, XDP_MD_SIZE)?;
+        let size = a.u32(t::DATA_SIZE_IN);
+        let mut headroom = XDP_HEADROOM;
+        if let Some(c) = &ctx {
+            let (data, data_end, data_meta) = (get32(c, 0), get32(c, 4), get32(c, 8));
+            // xdp_metalen_invalid: a multiple of 4, at most 255 (skb_shared_info.meta_len).
+            if data_meta != 0 || data_end != size || data > data_end || data % 4 != 0 || data > 255
+            {
+                return self.fail(Errno::EINVAL, "xdp_md: invalid data/data_end/data_meta");
+            }
+            headroom -= data;
+        }
+        let max = PAGE - headroom - SHINFO;
+        let linear = size.min(max);
+        if linear < ETH_HLEN {
+            return self.fail(Errno::EINVAL, "data_size_in is smaller than ETH_HLEN (14)");
+        }
+        let mut pkt = vec![0u8; linear as usize];
+        mem.read(a.u64(t::DATA_IN), &mut pkt)?;
+        let mut meta = 0;
+        if let Some(c) = &ctx {
+            let (ingress, rxq, egress) = (get32(c, 12), get32(c, 16), get32(c, 20));
+            if egress != 0 || (ingress == 0 && rxq != 0) {
+                return self.fail(Errno::EINVAL, "xdp_md: invalid ifindex/rx_queue_index");
+            }
+            if ingress != 0 && ingress != LO_IFINDEX {
+                return self.fail(Errno::ENODEV, "xdp_md: no device with that ingress_ifindex");
+            }
+            if ingress != 0 && rxq >= 1 {
+                return self.fail(
+                    Errno::EINVAL,
+                    "xdp_md: rx_queue_index past the device's queues",
+                );
+            }
+            meta = get32(c, 0);
+        }
+        if size > linear {
+            return self.fail(
+                Errno::EOPNOTSUPP,
+                "XDP frames larger than one page (multi-buffer) are not modeled",
+            );
+        }
+        // The region is [data_meta, data_end), with data at PKT_DATA.
+        let base = PKT_DATA - meta as u64;
+        let mut vm = Memory::new();
+        let pr = vm
+            .add(base, pkt, true, RegionKind::Packet)
+            .expect("fresh address space");
+        let mut md = [0u8; XDP_MD_SIZE];
+        put32(&mut md, 0, PKT_DATA as u32);
+        put32(&mut md, 4, (base + size as u64) as u32);
+        put32(&mut md, 8, base as u32);
+        put32(&mut md, 12, LO_IFINDEX);
+        let cr = vm
+            .map(md.to_vec(), false, RegionKind::Context)
+            .expect("fresh address space");
+        let ctx_addr = vm.region(cr).base;
+        let (retval, duration) =
+            self.test_run_prog(pid, p, &mut vm, ctx_addr, a.u32(t::REPEAT), a.u32(t::CPU))?;
+        let out = vm.region(pr).bytes.clone();
+        self.test_finish(a, user, mem, &out, retval, duration)?;
+        if let Some(c) = &mut ctx {
+            // xdp_convert_buff_to_md: offsets relative to data_meta.
+            put32(c, 0, meta);
+            put32(c, 4, size);
+        }
+        self.test_ctx_finish(a, user, mem, ctx.as_deref())?;
+        Ok(0)
+    }
+
+    /// `bpf_prog_test_run_skb`, for socket filters (no L2, no direct packet access).
+    fn test_run_skb(
+        &mut self,
+        pid: Pid,
+        p: ProgIdx,
+        a: &Attr,
+        user: &mut [u8],
+        mem: &mut dyn UserMem,
+    ) -> SysResult<i64> {
+        if a.u32(t::FLAGS) & !F_SKB_CHECKSUM_COMPLETE != 0
+            || a.u32(t::CPU) != 0
+            || a.u32(t::BATCH_SIZE) != 0
+        {
+            return Err(Errno::EINVAL);
+        }
+        let size = a.u32(t::DATA_SIZE_IN);
+        if !(ETH_HLEN..=PAGE - SKB_HEADROOM - SHINFO).contains(&size) {
+            return self.fail(
+                Errno::EINVAL,
+                "data_size_in must be at least ETH_HLEN (14) and fit a page",
+            );
+        }
+        let mut frame = vec![0u8; size as usize];
+        mem.read(a.u64(t::DATA_IN), &mut frame)?;
+        let ctx = self.test_ctx_init(a, mem, SK_BUFF_SIZE)?;
+        if ctx.as_ref().is_some_and(|c| get32(c, 40) > LO_IFINDEX) {
+            return self.fail(Errno::ENODEV, "__sk_buff: no device with that ifindex");
+        }
+        // eth_type_trans against the loopback device (address 00:00:00:00:00:00).
+        let dest = &frame[..6];
+        let pkt_type = if dest[0] & 1 != 0 {
+            if dest.iter().all(|&b| b == 0xff) {
+                1
+            } else {
+                2
+            }
+        } else if dest.iter().any(|&b| b != 0) {
+            3
+        } else {
+            0
+        };
+        let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
+        let proto: u16 = if ethertype >= 0x0600 {
+            ethertype
+        } else if frame.len() >= 16 && frame[14..16] == [0xff, 0xff] {
+            0x0001
+        } else {
+            0x0004
+        };
+        let len = size - ETH_HLEN;
+        // convert___skb_to_skb
+        if len == 0 {
+            return self.fail(Errno::EINVAL, "nothing left after the Ethernet header");
+        }
+        let mut sk = [0u8; SK_BUFF_SIZE];
+        let mut wire_len = len;
+        if let Some(c) = &ctx {
+            const ALLOWED: [(usize, usize); 10] = [
+                (8, 12),    // mark
+                (32, 36),   // priority
+                (36, 40),   // ingress_ifindex
+                (40, 44),   // ifindex
+                (48, 68),   // cb
+                (152, 160), // tstamp
+                (160, 164), // wire_len
+                (164, 168), // gso_segs
+                (176, 180), // gso_size
+                (184, 192), // hwtstamp
+            ];
+            let bad = (0..SK_BUFF_SIZE)
+                .any(|i| c[i] != 0 && !ALLOWED.iter().any(|&(s, e)| (s..e).contains(&i)));
+            if bad {
+                return self.fail(Errno::EINVAL, "__sk_buff: a field that must be zero is set");
+            }
+            let wl = get32(c, 160);
+            if wl != 0 {
+                if wl < len || wl > GSO_LEGACY_MAX_SIZE {
+                    return self.fail(Errno::EINVAL, "__sk_buff: invalid wire_len");
+                }
+                wire_len = wl;
+            }
+            if get32(c, 164) > GSO_MAX_SEGS {
+                return self.fail(Errno::EINVAL, "__sk_buff: gso_segs too large");
+            }
+            for &(s, e) in &ALLOWED {
+                sk[s..e].copy_from_slice(&c[s..e]);
+            }
+        }
+        let data = PKT_PAGE + (SKB_HEADROOM + ETH_HLEN) as u64;
+        put32(&mut sk, 0, len);
+        put32(&mut sk, 4, pkt_type);
+        sk[16..18].copy_from_slice(&proto.to_be_bytes());
+        put32(&mut sk, 40, LO_IFINDEX);
+        put32(&mut sk, 76, data as u32);
+        put32(&mut sk, 80, (data + len as u64) as u32);
+        put32(&mut sk, 140, data as u32);
+        put32(&mut sk, 160, wire_len);
+        let mut vm = Memory::new();
+        let pr = vm
+            .add(
+                data,
+                frame[ETH_HLEN as usize..].to_vec(),
+                false,
+                RegionKind::Packet,
+            )
+            .expect("fresh address space");
+        vm.set_packet(Some(pr));
+        let cr = vm
+            .map(sk.to_vec(), true, RegionKind::Context)
+            .expect("fresh address space");
+        let ctx_addr = vm.region(cr).base;
+        let (retval, duration) =
+            self.test_run_prog(pid, p, &mut vm, ctx_addr, a.u32(t::REPEAT), 0)?;
+        let mut out = vec![0u8; ETH_HLEN as usize];
+        out.extend_from_slice(&vm.region(pr).bytes);
+        self.test_finish(a, user, mem, &out, retval, duration)?;
+        let ctx_out = ctx.map(|mut c| {
+            // convert_skb_to___skb
+            let after = &vm.region(cr).bytes;
+            c[48..68].copy_from_slice(&after[48..68]);
+            put32(&mut c, 40, LO_IFINDEX);
+            put32(&mut c, 160, wire_len);
+            c
+        });
+        self.test_ctx_finish(a, user, mem, ctx_out.as_deref())?;
+        Ok(0)
+    }
+}
