@@ -138,6 +138,62 @@ pub mod kbpf {
         Ok(a.get_u32(4))
     }
 
+    /// `BPF_PROG_LOAD`.
+    pub const PROG_LOAD: u32 = 5;
+    /// `BPF_PROG_TEST_RUN`.
+    pub const PROG_TEST_RUN: u32 = 10;
+    /// `BPF_PROG_TYPE_XDP`.
+    pub const PROG_TYPE_XDP: u32 = 6;
+
+    /// `BPF_PROG_LOAD` of `insns` (8-byte `struct bpf_insn`s) as `prog_type`, GPL, named
+    /// `bpfsim_bench`. On failure the verifier log (level 1) is in the error.
+    pub fn prog_load(prog_type: u32, insns: &[u8]) -> io::Result<i32> {
+        let license = b"GPL\0";
+        let mut log = vec![0u8; 1 << 20];
+        let mut a = Attr::default();
+        a.u32(0, prog_type)
+            .u32(4, (insns.len() / 8) as u32)
+            .u64(8, insns.as_ptr() as u64)
+            .u64(16, license.as_ptr() as u64);
+        let name = b"bpfsim_bench";
+        a.0[48..48 + name.len()].copy_from_slice(name);
+        match bpf(PROG_LOAD, &mut a) {
+            Ok(fd) => Ok(fd as i32),
+            Err(e) => {
+                // Again with the log, to say why.
+                a.u32(24, 1)
+                    .u32(28, log.len() as u32)
+                    .u64(32, log.as_mut_ptr() as u64);
+                let _ = bpf(PROG_LOAD, &mut a).map(|fd| close(fd as i32));
+                let end = log.iter().position(|&b| b == 0).unwrap_or(0);
+                let text = String::from_utf8_lossy(&log[..end]);
+                let tail: Vec<&str> = text.lines().rev().take(4).collect();
+                Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{e}; verifier: {}",
+                        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// `BPF_PROG_TEST_RUN` of `fd` on `data` with `repeat`: (retval, duration), the
+    /// kernel-measured average ns per run.
+    pub fn test_run(fd: i32, data: &[u8], repeat: u32) -> io::Result<(u32, u32)> {
+        let mut out = vec![0u8; data.len() + 4096];
+        let mut a = Attr::default();
+        a.u32(0, fd as u32)
+            .u32(8, data.len() as u32)
+            .u32(12, out.len() as u32)
+            .u64(16, data.as_ptr() as u64)
+            .u64(24, out.as_mut_ptr() as u64)
+            .u32(32, repeat);
+        bpf(PROG_TEST_RUN, &mut a)?;
+        Ok((a.get_u32(4), a.get_u32(36)))
+    }
+
     /// `close(fd)`.
     #[inline]
     pub fn close(fd: i32) {

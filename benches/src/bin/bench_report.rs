@@ -2,7 +2,9 @@
 //! 1M/1k scaling ratios from criterion's `estimates.json` files, against the targets:
 //! model >= 50x kernel on lookups (and element updates), >= 100x on create+close, and
 //! cost@1M within 2x of cost@1k; and the ELF loader's time against aya-obj's on the corpus
-//! (`loader` bench), target: at most half of aya-obj's (ratio ours/aya <= 0.5).
+//! (`loader` bench), target: at most half of aya-obj's (ratio ours/aya <= 0.5); and program
+//! execution (`exec` bench): our interpreter against rbpf's (target: at least 2x rbpf's speed)
+//! and against the kernel's `BPF_PROG_TEST_RUN` `duration` on the loop (target: within 8x).
 //!
 //! Reads `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else `target/criterion`.
 
@@ -72,6 +74,54 @@ fn loader() {
             cell(aya),
             cell(r),
             met(r, |r| r <= TARGET)
+        );
+    }
+}
+
+/// The `exec` bench: ns per run on our interpreter, rbpf, the model's test run and the
+/// kernel (its reported `duration`), and the ratios against the targets.
+fn exec() {
+    const RBPF_TARGET: f64 = 2.0;
+    const KERNEL_TARGET: f64 = 8.0;
+    println!();
+    println!(
+        "exec: ns per run; rbpf/ours = how many times faster ours is (target >= {RBPF_TARGET}x); ours/kernel = how many times slower than the kernel's test run duration (target <= {KERNEL_TARGET}x, on the loop)"
+    );
+    println!(
+        "{:<10} {:>10} {:>10} {:>12} {:>10} {:>10} {:>7} {:>12} {:>7}",
+        "program",
+        "ours",
+        "rbpf",
+        "model test",
+        "kernel",
+        "rbpf/ours",
+        "result",
+        "ours/kernel",
+        "result"
+    );
+    for prog in ["trivial", "loop", "map_loop", "parser"] {
+        let ours = estimate_ns("exec", &format!("{prog}/ours"));
+        let rbpf = estimate_ns("exec", &format!("{prog}/rbpf"));
+        let model = estimate_ns("exec", &format!("{prog}/model_test_run"));
+        let kernel = estimate_ns("exec", &format!("{prog}/kernel"));
+        let r_rbpf = ratio(rbpf, ours);
+        let r_kernel = ratio(ours, kernel);
+        let kernel_verdict = if prog == "loop" {
+            met(r_kernel, |r| r <= KERNEL_TARGET)
+        } else {
+            "-"
+        };
+        println!(
+            "{:<10} {:>10} {:>10} {:>12} {:>10} {:>10} {:>7} {:>12} {:>7}",
+            prog,
+            cell(ours),
+            cell(rbpf),
+            cell(model),
+            cell(kernel),
+            cell(r_rbpf),
+            met(r_rbpf, |r| r >= RBPF_TARGET),
+            cell(r_kernel),
+            kernel_verdict
         );
     }
 }
@@ -163,4 +213,5 @@ fn main() {
         );
     }
     loader();
+    exec();
 }
