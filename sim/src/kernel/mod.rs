@@ -8,7 +8,7 @@ use crate::maps::Map;
 use crate::object::{Deferred, EventLog, Idr, MapIdx, ProgIdx, Slab};
 use crate::prog::Prog;
 use crate::prog::tag::TagHash;
-use crate::task::{File, Pid, ProcTable};
+use crate::task::{File, ProcTable};
 use crate::vfs::Vfs;
 
 mod fs;
@@ -86,8 +86,6 @@ pub struct Kernel {
     pub(crate) rng: u64,
     /// Why the last failed call failed, like the verifier log or a kernel message.
     pub(crate) last_error: String,
-    /// The process making the current bpf() call.
-    pub(crate) current: Option<Pid>,
     /// State of `bpf_get_prandom_u32`'s generator (SplitMix64, its own stream so program
     /// runs do not shift the hash seeds of maps created later).
     pub(crate) prandom: u64,
@@ -122,7 +120,6 @@ impl Kernel {
             now_ns: 1_000_000_000,
             rng: cfg.seed,
             last_error: String::new(),
-            current: None,
             prandom: cfg.seed ^ 0x7072_616e_646f_6d00,
             trace: Vec::new(),
             last_run_error: None,

@@ -28,9 +28,7 @@ impl Kernel {
         self.syscalls += 1;
         self.last_error.clear();
         self.proc(pid)?;
-        self.current = Some(pid);
         let r = self.dispatch(pid, cmd, attr, size, mem);
-        self.current = None;
         if let Err(e) = r {
             if self.last_error.is_empty() {
                 self.last_error = format!("{}: {e}", cmd::name(cmd).unwrap_or("bpf"));
@@ -49,13 +47,6 @@ impl Kernel {
     ) -> SysResult<i64> {
         let a = Attr::copy_in(user, size)?;
         let size = a.size();
-        // The element commands first, as direct branches: they are the hot ones.
-        if c == cmd::MAP_LOOKUP_ELEM {
-            return self.sys_map_lookup_elem(pid, &a, mem);
-        }
-        if c == cmd::MAP_UPDATE_ELEM {
-            return self.sys_map_update_elem(pid, &a, mem);
-        }
         match c {
             cmd::MAP_CREATE => self.sys_map_create(pid, &a),
             cmd::MAP_LOOKUP_ELEM => self.sys_map_lookup_elem(pid, &a, mem),

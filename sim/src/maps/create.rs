@@ -6,7 +6,7 @@ use crate::attr::{Attr, off::map_create as o};
 use crate::errno::{Errno, SysResult};
 use crate::kernel::Kernel;
 use crate::object::{EventKind, MapIdx, ObjRef};
-use crate::task::{FileObj, Pid};
+use crate::task::{Cred, FileObj, Pid};
 use crate::uapi::{cap, flags::*, map_type as mt};
 
 /// `BPF_F_ACCESS_MASK` as map creation uses it (fd access + program access flags).
@@ -196,7 +196,7 @@ impl Kernel {
             };
         }
         // ops->map_alloc_check
-        self.map_alloc_check(&a, flags)?;
+        self.map_alloc_check(&a, flags, &cred)?;
         // privilege: unprivileged_bpf_disabled blocks map creation without CAP_BPF; the modeled
         // types are all "unprivileged" types otherwise.
         if self.cfg.unprivileged_bpf_disabled != 0 && !cred.caps.bpf_capable() {
@@ -247,7 +247,7 @@ impl Kernel {
     }
 
     /// The type's `map_alloc_check`.
-    fn map_alloc_check(&mut self, a: &MapCreateAttr, flags: u32) -> SysResult<()> {
+    fn map_alloc_check(&mut self, a: &MapCreateAttr, flags: u32, cred: &Cred) -> SysResult<()> {
         match a.map_type {
             mt::ARRAY | mt::PROG_ARRAY | mt::ARRAY_OF_MAPS => {
                 // array_map_alloc_check
@@ -278,7 +278,7 @@ impl Kernel {
             }
             mt::HASH | mt::HASH_OF_MAPS => {
                 // htab_map_alloc_check (+ fd_htab_map_alloc_check for hash of maps)
-                if flags & BPF_F_ZERO_SEED != 0 && !self.caller_caps_has(cap::SYS_ADMIN) {
+                if flags & BPF_F_ZERO_SEED != 0 && !cred.caps.has(cap::SYS_ADMIN) {
                     return Err(Errno::EPERM);
                 }
                 if flags & !HTAB_CREATE_FLAG_MASK != 0 || !flags_access_ok(flags) {
@@ -300,12 +300,6 @@ impl Kernel {
             }
             _ => unreachable!("only modeled types reach map_alloc_check"),
         }
-    }
-
-    fn caller_caps_has(&self, c: u32) -> bool {
-        self.current
-            .and_then(|p| self.procs.get(&p))
-            .is_some_and(|p| p.cred.caps.has(c))
     }
 
     /// The type's `map_alloc`: sizes, memory, the inner-map template, the hash seed.
