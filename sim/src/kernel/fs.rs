@@ -6,7 +6,7 @@ use crate::errno::SysResult;
 use crate::kernel::Kernel;
 use crate::object::{Holder, ObjRef};
 use crate::task::Pid;
-use crate::vfs::{Stat, Vfs};
+use crate::vfs::Stat;
 
 impl Kernel {
     fn cred_of(&self, pid: Pid) -> SysResult<crate::task::Cred> {
@@ -115,10 +115,5 @@ impl Kernel {
     /// `readdir(path)` as `pid` sees it: names and stats, sorted.
     pub fn readdir(&self, pid: Pid, path: &str) -> SysResult<Vec<(String, Stat)>> {
         self.vfs.readdir(&self.proc(pid)?.cred, path)
-    }
-
-    /// The filesystem, for queries the wrappers above do not cover.
-    pub fn fs(&self) -> &Vfs {
-        &self.vfs
     }
 }

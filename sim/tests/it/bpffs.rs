@@ -722,7 +722,7 @@ fn f5_symlinks_are_allowed_in_bpffs() {
     s.run(|k| k.symlink(root, "m", "/sys/fs/bpf/l"))
         .expect("symlink");
     assert_eq!(
-        s.k.fs()
+        s.k.vfs()
             .lstat(&Cred::ROOT, "/sys/fs/bpf/l")
             .expect("lstat")
             .kind,
