@@ -3,6 +3,7 @@
 mod differential;
 mod differential_props;
 mod kernel_tags;
+mod kernel_xlated;
 mod linux_backend;
 mod loader_differential;
 mod scenarios;

@@ -207,7 +207,7 @@ impl Kernel {
             return Ok(());
         }
         let ulen = rd32(info, XLATED_PROG_LEN) as usize;
-        let xlated = insn::encode(&prog.xlated);
+        let xlated = insn::encode(&prog.translated.insns);
         wr32(info, XLATED_PROG_LEN, xlated.len() as u32);
         if ulen > 0 {
             mem.write(
@@ -224,10 +224,16 @@ impl Kernel {
         wr32(info, NR_FUNC_INFO, 0);
         wr32(info, NR_LINE_INFO, 0);
         wr32(info, NR_JITED_LINE_INFO, 0);
+        // One tag per function (`aux->func[i]->tag`), or the program's own without subprograms.
+        let tags: Vec<[u8; 8]> = if prog.translated.func_tags.is_empty() {
+            vec![prog.tag]
+        } else {
+            prog.translated.func_tags.clone()
+        };
         let ulen = rd32(info, NR_PROG_TAGS) as usize;
-        wr32(info, NR_PROG_TAGS, 1);
-        if ulen > 0 {
-            mem.write(rd64(info, PROG_TAGS), &prog.tag)?;
+        wr32(info, NR_PROG_TAGS, tags.len() as u32);
+        for (i, t) in tags.iter().take(ulen).enumerate() {
+            mem.write(rd64(info, PROG_TAGS) + 8 * i as u64, t)?;
         }
         Ok(())
     }

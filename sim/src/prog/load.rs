@@ -499,6 +499,7 @@ impl Kernel {
             name,
             gpl_compatible: license_is_gpl_compatible(license),
             xlated: Vec::new(),
+            translated: Default::default(),
             insns,
             subprogs,
             tag: digest[..8].try_into().expect("8"),
@@ -550,7 +551,19 @@ impl Kernel {
             xlated[r.at].imm = map_id as i32;
             xlated[r.at + 1].imm = r.value_off.unwrap_or(0) as i32;
         }
+        // What a dump shows: the verifier's rewrites (prog/xlated.rs), given each map reference.
+        let descs = refs.iter().map(|r| (r.at, self.map_desc(r.map))).collect();
+        let p = &self.progs[idx.0];
+        let translated = super::xlated::translate(
+            &xlated,
+            &p.subprogs,
+            ptype,
+            &descs,
+            cred.caps.bpf_capable(),
+            self.cfg.tag_hash,
+        );
         self.progs[idx.0].xlated = xlated;
+        self.progs[idx.0].translated = translated;
         match self.install_file(pid, FileObj::Prog(idx), true, true) {
             Ok(fd) => {
                 self.log_created(ObjRef::Prog(idx), id, pid, fd);

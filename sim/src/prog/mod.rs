@@ -1,5 +1,6 @@
 //! Programs: the object (`struct bpf_prog`), `BPF_PROG_LOAD` up to (not including) the
-//! verifier's semantic pass, `BPF_PROG_BIND_MAP`, and the translated program a dump shows.
+//! verifier's semantic pass, `BPF_PROG_BIND_MAP`, and the translated program a dump shows
+//! (`xlated`: the verifier's rewrites, shown but not run).
 //!
 //! What load checks, in the kernel's order (`kernel/bpf/syscall.c bpf_prog_load`, then
 //! `kernel/bpf/verifier.c bpf_check`): unused attr bytes, `prog_flags`, privilege, instruction
@@ -16,6 +17,7 @@ pub mod insn;
 mod load;
 pub mod opcodes;
 pub mod tag;
+pub mod xlated;
 
 pub use insn::Insn;
 pub use load::ProgLoadAttr;
@@ -44,8 +46,12 @@ pub struct Prog {
     pub gpl_compatible: bool,
     /// The instructions as submitted.
     pub insns: Vec<Insn>,
-    /// The program as a dump shows it: map references as map ids (`bpf_insn_prepare_dump`).
+    /// The program the interpreter runs: the submitted instructions with map references as
+    /// map ids (`bpf_insn_prepare_dump`'s form of them).
     pub xlated: Vec<Insn>,
+    /// The program as a dump shows it (`xlated_prog_insns`): the verifier's rewrites as the
+    /// model translates them ([`xlated`]).
+    pub translated: xlated::Xlated,
     /// Where each subprogram starts (0 first).
     pub subprogs: Vec<usize>,
     /// `tag`: the first 8 bytes of `digest`.
