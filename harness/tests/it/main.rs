@@ -7,3 +7,4 @@ mod linux_backend;
 mod loader_differential;
 mod scenarios;
 mod seed;
+mod test_run_differential;
