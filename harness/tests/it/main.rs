@@ -2,6 +2,7 @@
 
 mod differential;
 mod differential_props;
+mod exec_props;
 mod kernel_tags;
 mod linux_backend;
 mod loader_differential;
