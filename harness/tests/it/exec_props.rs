@@ -246,9 +246,9 @@ impl Gen<'_> {
                 // An atomic: 32 or 64 bits, aligned.
                 let (sz, bytes) = self.rng.pick(&[(BPF_W, 4i16), (BPF_DW, 8)]);
                 let off = self.slot(bytes);
-                let imm = self.rng.pick(&[
-                    0x00, 0x01, 0x40, 0x41, 0x50, 0x51, 0xa0, 0xa1, 0xe1, 0xf1,
-                ]);
+                let imm = self
+                    .rng
+                    .pick(&[0x00, 0x01, 0x40, 0x41, 0x50, 0x51, 0xa0, 0xa1, 0xe1, 0xf1]);
                 // Fetching forms write src (cmpxchg writes r0): never the loop counter there.
                 let src = self.reg(in_loop);
                 let mut v = vec![];
@@ -428,7 +428,9 @@ impl Emit {
             match it {
                 Item::Plain(v) => {
                     for &i in v {
-                        if self.reading.mod32_zero && i.code == BPF_ALU | BPF_MOD | BPF_X && i.off == 0
+                        if self.reading.mod32_zero
+                            && i.code == BPF_ALU | BPF_MOD | BPF_X
+                            && i.off == 0
                         {
                             // if wsrc == 0 goto end; wdst %= wsrc; end:
                             let end = self.label();
@@ -462,8 +464,7 @@ impl Emit {
                     self.ops.push(Op::I(Insn::mov64_imm(COUNTER, *n)));
                     self.ops.push(Op::L(top));
                     self.items(body);
-                    self.ops
-                        .push(Op::I(Insn::alu64_imm(BPF_SUB, COUNTER, 1)));
+                    self.ops.push(Op::I(Insn::alu64_imm(BPF_SUB, COUNTER, 1)));
                     self.ops
                         .push(Op::J(Insn::jmp_imm(BPF_JNE, COUNTER, 0, 0), top));
                 }
@@ -515,7 +516,13 @@ fn emit(c: &Case, reading: Reading) -> Vec<Insn> {
         tail.push(Insn::raw(BPF_ALU64 | BPF_ADD | BPF_X, 0, r, 0, 0));
     }
     for i in 0..(AREA / 8) {
-        tail.push(Insn::raw(BPF_LDX | BPF_MEM | BPF_DW, 1, 10, -8 * (i + 1), 0));
+        tail.push(Insn::raw(
+            BPF_LDX | BPF_MEM | BPF_DW,
+            1,
+            10,
+            -8 * (i + 1),
+            0,
+        ));
         tail.push(Insn::alu64_imm(BPF_MUL, 0, K));
         tail.push(Insn::raw(BPF_ALU64 | BPF_XOR | BPF_X, 0, 1, 0, 0));
     }
@@ -540,7 +547,12 @@ fn direct(engine: &mut dyn Engine, insns: &[Insn]) -> Result<(u64, u64), String>
         .map_err(|e| format!("{e:?}"))?;
     let base = mem.region(id).base;
     let r0 = engine
-        .run(&Program::new(insns.to_vec()), [base, 0, 0, 0, 0], &mut mem, &mut NoEnv)
+        .run(
+            &Program::new(insns.to_vec()),
+            [base, 0, 0, 0, 0],
+            &mut mem,
+            &mut NoEnv,
+        )
         .map_err(|e| format!("{e}"))?;
     let cb = &mem.region(id).bytes[CB as usize..CB as usize + 8];
     Ok((r0, u64::from_le_bytes(cb.try_into().expect("8 bytes"))))
@@ -592,7 +604,13 @@ fn verifier_log(insns: &[Insn]) -> String {
     attr = attr.u32(sim::attr::off::prog_load::LOG_LEVEL, 1);
     let len = sim::attr::cmd_end(sim::uapi::cmd::PROG_LOAD);
     // SAFETY: `attr.0` holds `len` bytes; its pointers are the three live guard buffers.
-    let r = unsafe { bpf_raw(sim::uapi::cmd::PROG_LOAD, attr.0[..len].as_mut_ptr(), len as u32) };
+    let r = unsafe {
+        bpf_raw(
+            sim::uapi::cmd::PROG_LOAD,
+            attr.0[..len].as_mut_ptr(),
+            len as u32,
+        )
+    };
     if let Ok(fd) = r {
         // SAFETY: closing the fd bpf() just returned.
         unsafe { libc::close(fd as i32) };
@@ -634,7 +652,10 @@ fn judge(m: &mut Machines, c: &Case) -> Verdict {
         Err(e) => return Verdict::Differ(format!("interpreter: {e}")),
     };
     if ours.0 != ours.1 {
-        return Verdict::Differ(format!("interpreter: r0 {:#x} but cb {:#x}", ours.0, ours.1));
+        return Verdict::Differ(format!(
+            "interpreter: r0 {:#x} but cb {:#x}",
+            ours.0, ours.1
+        ));
     }
     let expect_run = (ours.0 & 0xffff_ffff, ours.1);
     match via_test_run(&mut m.sim, m.sim_p, &insns) {
@@ -873,7 +894,10 @@ fn exec_props() {
         assert!(full > 0 && full < cases as usize, "both profiles ran");
         assert!(ran > 0, "rbpf ran some programs");
         for what in ["atomic", "ldsx", "back edge"] {
-            assert!(op_seen.get(what).is_some_and(|&n| n > 0), "no {what} generated");
+            assert!(
+                op_seen.get(what).is_some_and(|&n| n > 0),
+                "no {what} generated"
+            );
         }
     }
 }
@@ -932,5 +956,8 @@ fn the_rbpf_reading_models_its_known_bug() {
     let ours = direct(&mut Interpreter::new(), &orig).expect("runs");
     let rbpf = direct(&mut RbpfEngine::new(), &orig).expect("runs");
     assert_ne!(ours, rbpf, "rbpf keeps the upper half");
-    assert_eq!(rbpf, direct(&mut Interpreter::new(), &reading).expect("runs"));
+    assert_eq!(
+        rbpf,
+        direct(&mut Interpreter::new(), &reading).expect("runs")
+    );
 }

@@ -165,7 +165,7 @@ fn packet(rng: &mut Rng, max: usize) -> Vec<u8> {
             p.extend(rng.bytes(28));
             p
         }
-        3 | 4 | 5 => {
+        3..=5 => {
             let mut p = eth(rng, ETH_P_IP);
             p.extend(ipv4(rng));
             p
@@ -227,12 +227,12 @@ fn xdp_ctx(rng: &mut Rng, size: usize) -> Vec<u8> {
         put32(&mut c, 12, 1); // ingress_ifindex: lo
     }
     match rng.below(8) {
-        0 => put32(&mut c, 20, 1),                         // egress_ifindex: must be 0
+        0 => put32(&mut c, 20, 1), // egress_ifindex: must be 0
         1 => put32(&mut c, 12, NO_SUCH_IFINDEX + rng.below(1000) as u32), // no such device
-        2 => put32(&mut c, 4, size as u32 + 1),            // data_end past the packet
-        3 => put32(&mut c, 16, 1),                         // rx_queue_index
-        4 => put32(&mut c, 0, 3),                          // unaligned metadata
-        5 => put32(&mut c, 8, 4),                          // data_meta must be 0
+        2 => put32(&mut c, 4, size as u32 + 1), // data_end past the packet
+        3 => put32(&mut c, 16, 1), // rx_queue_index
+        4 => put32(&mut c, 0, 3),  // unaligned metadata
+        5 => put32(&mut c, 8, 4),  // data_meta must be 0
         _ => {}
     }
     c
@@ -250,17 +250,21 @@ fn skb_ctx(rng: &mut Rng, size: usize) -> Vec<u8> {
         }
     }
     if rng.chance(4) {
-        put32(&mut c, 160, size.saturating_sub(14) as u32 + rng.below(3) as u32); // wire_len
+        put32(
+            &mut c,
+            160,
+            size.saturating_sub(14) as u32 + rng.below(3) as u32,
+        ); // wire_len
     }
     if rng.chance(4) {
         put32(&mut c, 164, rng.below(4) as u32); // gso_segs
         put32(&mut c, 176, rng.below(2000) as u32); // gso_size
     }
     match rng.below(8) {
-        0 => put32(&mut c, 0, 7),  // len: must be zero
+        0 => put32(&mut c, 0, 7),                // len: must be zero
         1 => put32(&mut c, 40, NO_SUCH_IFINDEX), // ifindex: no such device
-        2 => c[100] = 1,           // a field in the middle
-        3 => put32(&mut c, 160, 1 << 20), // wire_len too large
+        2 => c[100] = 1,                         // a field in the middle
+        3 => put32(&mut c, 160, 1 << 20),        // wire_len too large
         _ => {}
     }
     c
@@ -622,7 +626,11 @@ fn load_obj(b: &mut dyn Backend, obj: &Object) -> Result<Loaded, String> {
         pin_root,
         map_fds: vec![],
         map_ids: vec![],
-        pinned: loaded.maps.iter().filter_map(|m| m.pinned.clone()).collect(),
+        pinned: loaded
+            .maps
+            .iter()
+            .filter_map(|m| m.pinned.clone())
+            .collect(),
         prog_fds: vec![],
         shape: Shape {
             maps: vec![],
@@ -762,11 +770,7 @@ fn show_call(c: &TestRunCall) -> String {
         c.data_in.as_deref().map_or("NULL".into(), hex),
         c.data_size_in
     );
-    let _ = write!(
-        s,
-        " data_out={:?} size_out={}",
-        c.data_out, c.data_size_out
-    );
+    let _ = write!(s, " data_out={:?} size_out={}", c.data_out, c.data_size_out);
     if c.ctx_in.is_some() || c.ctx_out.is_some() || c.ctx_size_in != 0 || c.ctx_size_out != 0 {
         let _ = write!(
             s,
@@ -959,7 +963,9 @@ fn test_runs_agree_with_the_kernel() {
             } else if std::env::var_os("BPFSIM_TESTRUN_ALL").is_some() {
                 let (a, b) = (s.lines().next(), kr.lines().next());
                 if a != b {
-                    say(&format!("DIFF {name}: {what}\n  sim    {a:?}\n  kernel {b:?}"));
+                    say(&format!(
+                        "DIFF {name}: {what}\n  sim    {a:?}\n  kernel {b:?}"
+                    ));
                 }
             } else if first {
                 // Later steps inherit the difference in map state: the first one is reported.
@@ -984,7 +990,10 @@ fn test_runs_agree_with_the_kernel() {
                 "test_run_differential: {programs} programs, {sim_only} steps on the simulator \
                  only (deterministic); {known_line}"
             ));
-            assert!(programs >= 8, "the corpus has XDP and socket-filter programs");
+            assert!(
+                programs >= 8,
+                "the corpus has XDP and socket-filter programs"
+            );
         }
         Ok(_) => {
             let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -1008,7 +1017,11 @@ fn the_plan_covers_what_it_should() {
     let mut rng = Rng(seed());
     let shape = Shape {
         maps: vec![(map_type::ARRAY, 4, 8, 4)],
-        progs: vec![prog_type::XDP, prog_type::SOCKET_FILTER, prog_type::SOCK_OPS],
+        progs: vec![
+            prog_type::XDP,
+            prog_type::SOCKET_FILTER,
+            prog_type::SOCK_OPS,
+        ],
     };
     let steps = plan(&mut rng, &shape, 100);
     let runs: Vec<&TestRunCall> = steps
@@ -1147,8 +1160,13 @@ fn open_simulator_bugs_reproduce() {
         );
         if let Ok(k) = kernel.as_mut() {
             let real = run_open_bug_case(k, *t, call);
-            assert_eq!(&real, want, "{bug}: the kernel no longer does this: {kernel_does}");
+            assert_eq!(
+                &real, want,
+                "{bug}: the kernel no longer does this: {kernel_does}"
+            );
         }
-        say(&format!("open simulator bug {bug}: kernel {want}, simulator {sim}"));
+        say(&format!(
+            "open simulator bug {bug}: kernel {want}, simulator {sim}"
+        ));
     }
 }

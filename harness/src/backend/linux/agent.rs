@@ -400,9 +400,15 @@ fn run_bpf(call: &BpfCall) -> Reply {
 /// controller's `bpf()` turns a failed result into its errno).
 fn test_run(c: &TestRunCall) -> Reply {
     let din = c.data_in.as_deref().map(GuardBuf::input).transpose()?;
-    let dout = c.data_out.map(|n| GuardBuf::output(n as usize)).transpose()?;
+    let dout = c
+        .data_out
+        .map(|n| GuardBuf::output(n as usize))
+        .transpose()?;
     let cin = c.ctx_in.as_deref().map(GuardBuf::input).transpose()?;
-    let cout = c.ctx_out.map(|n| GuardBuf::output(n as usize)).transpose()?;
+    let cout = c
+        .ctx_out
+        .map(|n| GuardBuf::output(n as usize))
+        .transpose()?;
     let addr = |b: &Option<GuardBuf>| b.as_ref().map_or(0, GuardBuf::addr);
     let mut a = c.attr(addr(&din), addr(&dout), addr(&cin), addr(&cout));
     let len = a.1;

@@ -541,7 +541,11 @@ pub fn decode_reply(b: &[u8]) -> DecResult<Reply> {
         7 => {
             let errno = d.i32()?;
             Ok(BpfRet::TestRun(TestRunOut {
-                result: if errno == 0 { Ok(()) } else { Err(Errno(errno)) },
+                result: if errno == 0 {
+                    Ok(())
+                } else {
+                    Err(Errno(errno))
+                },
                 retval: d.u32()?,
                 duration: d.u32()?,
                 data_size_out: d.u32()?,
