@@ -14,6 +14,7 @@ pub use linux::{LinuxBackend, kernel_tier};
 pub use load::BackendProc;
 pub use sim_backend::SimBackend;
 
+use sim::attr::AttrBuf;
 use sim::{Errno, Insn, MapCreateAttr};
 
 /// A process of a backend (an index the backend hands out).
@@ -92,6 +93,143 @@ pub enum BpfCall {
     /// Any command with raw attr bytes (`size` may differ from `attr.len()`); pointers inside
     /// are not translated, so use it for attrs without pointers (bad-input tests).
     Raw { cmd: u32, attr: Vec<u8>, size: u32 },
+    /// `BPF_PROG_TEST_RUN`: `Ok(BpfRet::TestRun(..))` when the call succeeds, its errno when
+    /// it fails; [`Backend::prog_test_run`] also returns what was written back on failure.
+    TestRun(TestRunCall),
+}
+
+/// `BPF_PROG_TEST_RUN`'s attr (`union bpf_attr.test`), with buffers in place of the user
+/// pointers. Each size field is passed as given, independently of its buffer's length, so
+/// a size past the buffer reaches the end of the buffer: on the kernel a guard page
+/// (`EFAULT`), in the simulator the end of a `UserBufs` buffer (`EFAULT`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TestRunCall {
+    /// `prog_fd`.
+    pub prog_fd: i32,
+    /// The bytes `data_in` points at; `None` passes NULL.
+    pub data_in: Option<Vec<u8>>,
+    /// `data_size_in`.
+    pub data_size_in: u32,
+    /// A zeroed `data_out` buffer of this many bytes; `None` passes NULL.
+    pub data_out: Option<u32>,
+    /// `data_size_out` (0: no limit, the kernel copies the whole packet).
+    pub data_size_out: u32,
+    /// The bytes `ctx_in` points at; `None` passes NULL.
+    pub ctx_in: Option<Vec<u8>>,
+    /// `ctx_size_in`.
+    pub ctx_size_in: u32,
+    /// A zeroed `ctx_out` buffer of this many bytes; `None` passes NULL.
+    pub ctx_out: Option<u32>,
+    /// `ctx_size_out`.
+    pub ctx_size_out: u32,
+    /// `repeat` (0 runs once).
+    pub repeat: u32,
+    /// `flags`.
+    pub flags: u32,
+    /// `cpu`.
+    pub cpu: u32,
+    /// `batch_size`.
+    pub batch_size: u32,
+}
+
+impl TestRunCall {
+    /// One run of `prog_fd` on `data`, with an output buffer a page larger than the packet
+    /// and `data_size_out` 0 (the whole output packet wanted), no context.
+    pub fn new(prog_fd: i32, data: &[u8]) -> TestRunCall {
+        TestRunCall {
+            prog_fd,
+            data_in: Some(data.to_vec()),
+            data_size_in: data.len() as u32,
+            data_out: Some(data.len() as u32 + 4096),
+            ..TestRunCall::default()
+        }
+    }
+
+    /// The same with `ctx_in` = `ctx` and a `ctx_out` buffer of the same size.
+    pub fn ctx(mut self, ctx: &[u8]) -> TestRunCall {
+        self.ctx_in = Some(ctx.to_vec());
+        self.ctx_size_in = ctx.len() as u32;
+        self.ctx_out = Some(ctx.len() as u32);
+        self.ctx_size_out = ctx.len() as u32;
+        self
+    }
+
+    /// The attr both backends pass (`sim::attr::cmd_end` bytes are significant), given the
+    /// user addresses of the four buffers (0 for NULL).
+    pub fn attr(&self, data_in: u64, data_out: u64, ctx_in: u64, ctx_out: u64) -> AttrBuf {
+        use sim::attr::off::test as t;
+        AttrBuf::for_cmd(sim::uapi::cmd::PROG_TEST_RUN)
+            .u32(t::PROG_FD, self.prog_fd as u32)
+            .u32(t::DATA_SIZE_IN, self.data_size_in)
+            .u32(t::DATA_SIZE_OUT, self.data_size_out)
+            .u64(t::DATA_IN, data_in)
+            .u64(t::DATA_OUT, data_out)
+            .u32(t::REPEAT, self.repeat)
+            .u32(t::CTX_SIZE_IN, self.ctx_size_in)
+            .u32(t::CTX_SIZE_OUT, self.ctx_size_out)
+            .u64(t::CTX_IN, ctx_in)
+            .u64(t::CTX_OUT, ctx_out)
+            .u32(t::FLAGS, self.flags)
+            .u32(t::CPU, self.cpu)
+            .u32(t::BATCH_SIZE, self.batch_size)
+    }
+}
+
+/// What `BPF_PROG_TEST_RUN` returned and wrote back. After a failure the kernel may still
+/// have written some of it (`ENOSPC`: the truncated packet, its full size, retval).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRunOut {
+    /// The call's result: `Ok` or its errno.
+    pub result: Result<(), Errno>,
+    /// `retval` as written back.
+    pub retval: u32,
+    /// `duration` as written back (nanoseconds on the kernel, instructions in the model:
+    /// never compared).
+    pub duration: u32,
+    /// `data_size_out` as written back.
+    pub data_size_out: u32,
+    /// The whole `data_out` buffer after the call (empty for NULL).
+    pub data_out: Vec<u8>,
+    /// `ctx_size_out` as written back.
+    pub ctx_size_out: u32,
+    /// The whole `ctx_out` buffer after the call (empty for NULL).
+    pub ctx_out: Vec<u8>,
+}
+
+impl Default for TestRunOut {
+    fn default() -> Self {
+        TestRunOut {
+            result: Ok(()),
+            retval: 0,
+            duration: 0,
+            data_size_out: 0,
+            data_out: vec![],
+            ctx_size_out: 0,
+            ctx_out: vec![],
+        }
+    }
+}
+
+impl TestRunOut {
+    /// Reads the fields the kernel writes back from the attr after the call.
+    pub fn from_attr(
+        result: Result<(), Errno>,
+        attr: &[u8],
+        data_out: Vec<u8>,
+        ctx_out: Vec<u8>,
+    ) -> TestRunOut {
+        use sim::attr::off::test as t;
+        let u = |o: usize| u32::from_le_bytes(attr[o..o + 4].try_into().expect("4 bytes"));
+        TestRunOut {
+            result,
+            retval: u(t::RETVAL),
+            duration: u(t::DURATION),
+            data_size_out: u(t::DATA_SIZE_OUT),
+            data_out,
+            ctx_size_out: u(t::CTX_SIZE_OUT),
+            ctx_out,
+        }
+    }
 }
 
 impl BpfCall {
@@ -140,6 +278,8 @@ pub enum BpfRet {
     },
     /// A raw call's return value, and the attr bytes after the call.
     Raw { ret: i64, attr: Vec<u8> },
+    /// `BPF_PROG_TEST_RUN`'s results.
+    TestRun(TestRunOut),
 }
 
 /// A filesystem call; paths are absolute.
@@ -194,6 +334,11 @@ pub trait Backend {
 
     /// One bpf() call in `p`.
     fn bpf(&mut self, p: ProcId, call: &BpfCall) -> Result<BpfRet, Errno>;
+
+    /// `BPF_PROG_TEST_RUN` in `p`, returning what the call wrote back also when it failed
+    /// (the errno is in [`TestRunOut::result`]); `Err` only when the call could not be made
+    /// (no such process, no memory for the buffers).
+    fn prog_test_run(&mut self, p: ProcId, call: &TestRunCall) -> Result<TestRunOut, Errno>;
 
     /// One filesystem call in `p`.
     fn fs(&mut self, p: ProcId, call: &FsCall) -> Result<(), Errno>;

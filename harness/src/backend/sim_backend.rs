@@ -2,7 +2,7 @@
 
 use sim::{Cred, Errno, Kernel, KernelConfig, Pid, UserBufs};
 
-use super::{Backend, BpfCall, BpfRet, FsCall, Kind, ProcId};
+use super::{Backend, BpfCall, BpfRet, FsCall, Kind, ProcId, TestRunCall, TestRunOut};
 
 /// [`Backend`] over a [`sim::Kernel`]. Process `ProcId(n)` is pid `n`.
 #[derive(Debug)]
@@ -140,7 +140,15 @@ impl Backend for SimBackend {
                 let ret = k.bpf(p, *cmd, &mut a, *size, &mut UserBufs::new())?;
                 Ok(BpfRet::Raw { ret, attr: a })
             }
+            BpfCall::TestRun(c) => {
+                let out = test_run(k, p, c);
+                out.result.map(|()| BpfRet::TestRun(out))
+            }
         }
+    }
+
+    fn prog_test_run(&mut self, p: ProcId, call: &TestRunCall) -> Result<TestRunOut, Errno> {
+        Ok(test_run(&mut self.k, pid(p), call))
     }
 
     fn fs(&mut self, p: ProcId, call: &FsCall) -> Result<(), Errno> {
@@ -168,4 +176,38 @@ impl Backend for SimBackend {
         self.k.synchronize();
         done(self)
     }
+}
+
+/// `BPF_PROG_TEST_RUN` through the raw entry point, with the same attr bytes the agent passes
+/// to the kernel ([`TestRunCall::attr`]); the buffers are [`UserBufs`] buffers.
+fn test_run(k: &mut Kernel, p: Pid, c: &TestRunCall) -> TestRunOut {
+    let mut data_out = vec![0u8; c.data_out.unwrap_or(0) as usize];
+    let mut ctx_out = vec![0u8; c.ctx_out.unwrap_or(0) as usize];
+    let (result, attr) = {
+        let mut m = UserBufs::new();
+        let din = c.data_in.as_deref().map_or(0, |d| m.input(d));
+        let dout = if c.data_out.is_some() {
+            m.output(&mut data_out)
+        } else {
+            0
+        };
+        let cin = c.ctx_in.as_deref().map_or(0, |d| m.input(d));
+        let cout = if c.ctx_out.is_some() {
+            m.output(&mut ctx_out)
+        } else {
+            0
+        };
+        let a = c.attr(din, dout, cin, cout);
+        let len = a.1;
+        let mut bytes = a.0;
+        let r = k.bpf(
+            p,
+            sim::uapi::cmd::PROG_TEST_RUN,
+            &mut bytes[..len],
+            len as u32,
+            &mut m,
+        );
+        (r.map(drop), bytes)
+    };
+    TestRunOut::from_attr(result, &attr, data_out, ctx_out)
 }

@@ -539,6 +539,7 @@ impl Runner<'_> {
             Ok(BpfRet::Id(id)) => self.obj_name(Kind::Map, id),
             Ok(BpfRet::Info { info, map_ids, .. }) => self.show_info(&info, &map_ids),
             Ok(BpfRet::Raw { ret, .. }) => ret.to_string(),
+            Ok(BpfRet::TestRun(o)) => format!("retval={} size={}", o.retval, o.data_size_out),
         })
     }
 

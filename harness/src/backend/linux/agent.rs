@@ -14,7 +14,7 @@ use sim::uapi::cmd;
 
 use super::sys::{GuardBuf, bpf_raw, bpf_typed, check, cpath, last_errno};
 use super::wire::{self, Reply, Request};
-use crate::backend::{BpfCall, BpfRet, FsCall, Kind};
+use crate::backend::{BpfCall, BpfRet, FsCall, Kind, TestRunCall, TestRunOut};
 
 /// Where the controller puts an agent's end of the control socket before `exec`.
 pub const CONTROL_FD: RawFd = 1000;
@@ -380,6 +380,7 @@ fn run_bpf(call: &BpfCall) -> Reply {
         )
         .map(|(r, _)| fd_ret(r)),
         BpfCall::Info { fd } => info(*fd),
+        BpfCall::TestRun(c) => test_run(c),
         BpfCall::Raw { cmd, attr, size } => {
             let mut a = GuardBuf::filled(attr)?;
             // SAFETY: `a` ends at a guard page, so a `size` past the bytes faults (EFAULT);
@@ -392,6 +393,36 @@ fn run_bpf(call: &BpfCall) -> Reply {
             })
         }
     }
+}
+
+/// `BPF_PROG_TEST_RUN` with guard-page buffers: the reply is always `Ok(TestRun)` once the
+/// buffers exist, with the call's errno inside and whatever the kernel wrote back (the
+/// controller's `bpf()` turns a failed result into its errno).
+fn test_run(c: &TestRunCall) -> Reply {
+    let din = c.data_in.as_deref().map(GuardBuf::input).transpose()?;
+    let dout = c
+        .data_out
+        .map(|n| GuardBuf::output(n as usize))
+        .transpose()?;
+    let cin = c.ctx_in.as_deref().map(GuardBuf::input).transpose()?;
+    let cout = c
+        .ctx_out
+        .map(|n| GuardBuf::output(n as usize))
+        .transpose()?;
+    let addr = |b: &Option<GuardBuf>| b.as_ref().map_or(0, GuardBuf::addr);
+    let mut a = c.attr(addr(&din), addr(&dout), addr(&cin), addr(&cout));
+    let len = a.1;
+    // SAFETY: `a.0` holds `len` bytes; every pointer in it is the address of a live
+    // `GuardBuf` above (or 0), so the kernel's accesses stay inside one or fault at its guard
+    // page.
+    let result = unsafe { bpf_raw(cmd::PROG_TEST_RUN, a.0[..len].as_mut_ptr(), len as u32) };
+    let bytes = |b: &Option<GuardBuf>| b.as_ref().map_or_else(Vec::new, GuardBuf::to_vec);
+    Ok(BpfRet::TestRun(TestRunOut::from_attr(
+        result.map(drop),
+        &a.0,
+        bytes(&dout),
+        bytes(&cout),
+    )))
 }
 
 /// `OBJ_GET_INFO_BY_FD` as `Kernel::obj_get_info_by_fd` does it: a probe with a full-size

@@ -36,7 +36,7 @@ use sim::uapi::cmd;
 
 use self::sys::{become_subreaper, bpf_typed, pidfd_kill, pidfd_open, pidfd_reap, pidfd_wait};
 use self::wire::{Reply, Request};
-use super::{Backend, BpfCall, BpfRet, FsCall, Kind, ProcId};
+use super::{Backend, BpfCall, BpfRet, FsCall, Kind, ProcId, TestRunCall, TestRunOut};
 
 /// How long the controller waits for an agent's reply or exit before calling it hung.
 const AGENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -457,7 +457,18 @@ impl Backend for LinuxBackend {
         if let BpfCall::Pin { path, .. } = call {
             self.guard_path(path);
         }
-        self.call(p, &Request::Bpf(call.clone()))
+        match self.call(p, &Request::Bpf(call.clone())) {
+            // The agent answers a test run with its outcome, failed or not.
+            Ok(BpfRet::TestRun(TestRunOut { result: Err(e), .. })) => Err(e),
+            r => r,
+        }
+    }
+
+    fn prog_test_run(&mut self, p: ProcId, call: &TestRunCall) -> Result<TestRunOut, Errno> {
+        match self.call(p, &Request::Bpf(BpfCall::TestRun(call.clone())))? {
+            BpfRet::TestRun(out) => Ok(out),
+            other => panic!("bpfsim-agent: a test run replied {other:?}"),
+        }
     }
 
     fn fs(&mut self, p: ProcId, call: &FsCall) -> Result<(), Errno> {

@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use sim::{Errno, Insn, MapCreateAttr};
 
-use super::super::{BpfCall, BpfRet, FsCall, Kind};
+use super::super::{BpfCall, BpfRet, FsCall, Kind, TestRunCall, TestRunOut};
 
 /// Largest frame either side accepts (prog loads and xlated dumps of 1M instructions fit).
 const MAX_FRAME: usize = 64 << 20;
@@ -115,6 +115,18 @@ impl Dec<'_> {
     }
     fn str(&mut self) -> DecResult<String> {
         String::from_utf8(self.bytes()?).map_err(|e| e.to_string())
+    }
+    fn opt_bytes(&mut self) -> DecResult<Option<Vec<u8>>> {
+        match self.u8()? {
+            0 => Ok(None),
+            _ => Ok(Some(self.bytes()?)),
+        }
+    }
+    fn opt_u32(&mut self) -> DecResult<Option<u32>> {
+        match self.u8()? {
+            0 => Ok(None),
+            _ => Ok(Some(self.u32()?)),
+        }
     }
     fn kind(&mut self) -> DecResult<Kind> {
         match self.u8()? {
@@ -232,7 +244,54 @@ fn enc_bpf(e: &mut Enc, c: &BpfCall) {
         BpfCall::Raw { cmd, attr, size } => {
             e.u8(14).u32(*cmd).bytes(attr).u32(*size);
         }
+        BpfCall::TestRun(c) => {
+            e.u8(15).i32(c.prog_fd);
+            opt_bytes(e, c.data_in.as_deref());
+            e.u32(c.data_size_in);
+            opt_u32(e, c.data_out);
+            e.u32(c.data_size_out);
+            opt_bytes(e, c.ctx_in.as_deref());
+            e.u32(c.ctx_size_in);
+            opt_u32(e, c.ctx_out);
+            e.u32(c.ctx_size_out)
+                .u32(c.repeat)
+                .u32(c.flags)
+                .u32(c.cpu)
+                .u32(c.batch_size);
+        }
     }
+}
+
+fn opt_bytes(e: &mut Enc, b: Option<&[u8]>) {
+    match b {
+        None => e.u8(0),
+        Some(b) => e.u8(1).bytes(b),
+    };
+}
+
+fn opt_u32(e: &mut Enc, v: Option<u32>) {
+    match v {
+        None => e.u8(0),
+        Some(v) => e.u8(1).u32(v),
+    };
+}
+
+fn dec_test_run(d: &mut Dec<'_>) -> DecResult<TestRunCall> {
+    Ok(TestRunCall {
+        prog_fd: d.i32()?,
+        data_in: d.opt_bytes()?,
+        data_size_in: d.u32()?,
+        data_out: d.opt_u32()?,
+        data_size_out: d.u32()?,
+        ctx_in: d.opt_bytes()?,
+        ctx_size_in: d.u32()?,
+        ctx_out: d.opt_u32()?,
+        ctx_size_out: d.u32()?,
+        repeat: d.u32()?,
+        flags: d.u32()?,
+        cpu: d.u32()?,
+        batch_size: d.u32()?,
+    })
 }
 
 fn dec_bpf(d: &mut Dec<'_>) -> DecResult<BpfCall> {
@@ -334,6 +393,7 @@ fn dec_bpf(d: &mut Dec<'_>) -> DecResult<BpfCall> {
             attr: d.bytes()?,
             size: d.u32()?,
         },
+        15 => BpfCall::TestRun(dec_test_run(d)?),
         t => return Err(format!("bad bpf call tag {t}")),
     })
 }
@@ -442,6 +502,15 @@ pub fn encode_reply(r: &Reply) -> Vec<u8> {
         Ok(BpfRet::Raw { ret, attr }) => {
             e.u8(6).u64(*ret as u64).bytes(attr);
         }
+        Ok(BpfRet::TestRun(o)) => {
+            e.u8(7).i32(o.result.err().map_or(0, |e| e.0));
+            e.u32(o.retval)
+                .u32(o.duration)
+                .u32(o.data_size_out)
+                .bytes(&o.data_out)
+                .u32(o.ctx_size_out)
+                .bytes(&o.ctx_out);
+        }
     }
     e.0
 }
@@ -469,6 +538,22 @@ pub fn decode_reply(b: &[u8]) -> DecResult<Reply> {
             ret: d.u64()? as i64,
             attr: d.bytes()?,
         }),
+        7 => {
+            let errno = d.i32()?;
+            Ok(BpfRet::TestRun(TestRunOut {
+                result: if errno == 0 {
+                    Ok(())
+                } else {
+                    Err(Errno(errno))
+                },
+                retval: d.u32()?,
+                duration: d.u32()?,
+                data_size_out: d.u32()?,
+                data_out: d.bytes()?,
+                ctx_size_out: d.u32()?,
+                ctx_out: d.bytes()?,
+            }))
+        }
         t => return Err(format!("bad reply tag {t}")),
     };
     d.end()?;
@@ -726,6 +811,22 @@ mod tests {
                 attr: vec![1; 20],
                 size: 168,
             }),
+            Request::Bpf(BpfCall::TestRun(TestRunCall {
+                prog_fd: 4,
+                data_in: Some(vec![1; 14]),
+                data_size_in: 15,
+                data_out: None,
+                data_size_out: 3,
+                ctx_in: Some(vec![]),
+                ctx_size_in: 24,
+                ctx_out: Some(24),
+                ctx_size_out: 20,
+                repeat: 7,
+                flags: 1,
+                cpu: 2,
+                batch_size: 9,
+            })),
+            Request::Bpf(BpfCall::TestRun(TestRunCall::default())),
             Request::Fs(FsCall::MountBpffs("/a".into())),
             Request::Fs(FsCall::Umount("/a".into())),
             Request::Fs(FsCall::Mkdir("/a".into(), 0o755)),
@@ -758,6 +859,16 @@ mod tests {
                 ret: -1,
                 attr: vec![0; 8],
             }),
+            Ok(BpfRet::TestRun(TestRunOut {
+                result: Err(Errno(28)),
+                retval: 2,
+                duration: 100,
+                data_size_out: 60,
+                data_out: vec![7; 20],
+                ctx_size_out: 24,
+                ctx_out: vec![],
+            })),
+            Ok(BpfRet::TestRun(TestRunOut::default())),
         ];
         for r in replies {
             assert_eq!(decode_reply(&encode_reply(&r)), Ok(r));
