@@ -52,7 +52,7 @@ use crate::attr::{Attr, AttrBuf, put_u32};
 use crate::errno::{Errno, SysResult};
 use crate::kernel::Kernel;
 use crate::kernel::helpers::RunEnv;
-use crate::kernel::packet::{PacketState, PktKind};
+use crate::kernel::packet::{PacketState, PktKind, SKB_MAX_ALLOC};
 use crate::kernel::{CrossCheckReport, RunEngine};
 use crate::maps::MapData;
 use crate::mem::{UserBufs, UserMem};
@@ -106,7 +106,7 @@ pub struct TestRunAttr {
     pub data_in: Vec<u8>,
     /// The output buffer: `None` passes NULL (nothing is copied; sizes still come back);
     /// `Some(0)` a buffer with no size hint (`data_size_out` = 0: the kernel copies the whole
-    /// packet, the wrapper's buffer is large enough); `Some(n)` a buffer of `n` bytes and
+    /// packet, the wrapper's buffer is large enough for any packet a helper can make); `Some(n)` a buffer of `n` bytes and
     /// `data_size_out = n` (a larger packet is `ENOSPC`, with the first `n` bytes copied).
     pub data_out: Option<u32>,
     /// `ctx_in` (and `ctx_size_in`).
@@ -199,7 +199,8 @@ impl Kernel {
         let mut data_buf = vec![
             0u8;
             match a.data_out {
-                Some(0) => a.data_in.len() + PAGE as usize,
+                // Room for what bpf_skb_change_tail can grow the packet to.
+                Some(0) => a.data_in.len().max(SKB_MAX_ALLOC as usize) + PAGE as usize,
                 Some(n) => n as usize,
                 None => 0,
             }
