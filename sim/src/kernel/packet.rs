@@ -354,7 +354,7 @@ impl PacketState {
         flags: u64,
     ) -> Result<u64, EnvError> {
         let new_len = new_len as u64;
-        if flags != 0 || new_len < ETH_HLEN || new_len > SKB_MAX_ALLOC {
+        if flags != 0 || !(ETH_HLEN..=SKB_MAX_ALLOC).contains(&new_len) {
             return Ok(neg(EINVAL));
         }
         if !self.writable {

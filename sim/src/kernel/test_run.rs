@@ -414,6 +414,7 @@ impl Kernel {
 
     /// Runs `p` `repeat` times (0: once) with r1 = `ctx` on the configured engine
     /// ([`crate::KernelConfig::engine`]): (retval, duration).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn test_run_prog(
         &mut self,
         pid: Pid,

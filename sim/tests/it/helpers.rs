@@ -284,11 +284,17 @@ fn stack_words(a: i32, b: i32) -> [Insn; 2] {
     ]
 }
 
+/// (from words, from_size, to words, to_size, seed, r0).
+type CsumDiffCase = ([i32; 2], i32, [i32; 2], i32, i32, i32);
+
+/// (helper, off, from, to, flags, r0, bytes 24..26 after).
+type CsumReplaceCase = (i32, i32, i32, i32, i32, i32, [u8; 2]);
+
 #[test]
 fn csum_diff_as_measured() {
     let mut s = Sys::new();
     // (from words, from_size, to words, to_size, seed) -> r0, all measured.
-    let cases: [([i32; 2], i32, [i32; 2], i32, i32, i32); 8] = [
+    let cases: [CsumDiffCase; 8] = [
         ([0, 0], 0, [0x01020304, 0], 4, 0, 1030),
         ([0, 0], 0, [0x01020304, 0x7f00ff00], 8, 0, 33287),
         ([0x01020304, 0], 4, [0, 0], 0, 0, 64505),
@@ -335,7 +341,7 @@ fn csum_diff_as_measured() {
 fn csum_replace_rules_as_measured() {
     let mut s = Sys::new();
     // (helper, off, from, to, flags) -> (r0, bytes 24..26 of the frame).
-    let cases: [(i32, i32, i32, i32, i32, i32, [u8; 2]); 12] = [
+    let cases: [CsumReplaceCase; 12] = [
         (10, 24, 0x0100000a, 0x0200000a, 4, 0, [0x12, 0x33]),
         (10, 24, 0x0a, 0x0b, 2, 0, [0x11, 0x34]),
         (10, 24, 0, 0x1000, 0, 0, [0x12, 0x24]),
