@@ -1,6 +1,7 @@
 //! `BPF_PROG_TEST_RUN` (`kernel/bpf/syscall.c bpf_prog_test_run`, `net/bpf/test_run.c`) for
-//! XDP and socket-filter programs, run by the interpreter ([`crate::vm::Interpreter`]) with the
-//! helpers of [`super::helpers`].
+//! XDP, socket-filter, cgroup_skb and tc (sched_cls, sched_act) programs, run by the engine
+//! [`crate::KernelConfig::engine`] names (our interpreter by default, rbpf, or both
+//! cross-checked) with the helpers of [`super::helpers`] and the packet of [`super::packet`].
 //!
 //! What the program sees:
 //! - XDP: `struct xdp_md` (24 bytes, read-only) whose `data`, `data_end` and `data_meta` hold
@@ -22,6 +23,12 @@
 //!   allowed; only `cb[]` is read back (the fields a socket filter may write). The output
 //!   packet has its Ethernet header zeroed, as `bpf_prog_test_run_skb` does for programs
 //!   that do not see L2.
+//! - cgroup_skb: as a socket filter (measured: `len` and `data_end - data` are the frame
+//!   minus 14, `data_out` has the Ethernet header zeroed); the packet is read-only.
+//! - tc (`is_l2` in the kernel): the same `__sk_buff`, but `data` is the Ethernet header,
+//!   `len` the whole frame, the packet writable (directly and through the skb helpers),
+//!   `data_out` the frame as the program left it (its size follows `bpf_skb_change_tail`),
+//!   and `mark`, `priority`, `tstamp` and `cb[]` come back in `ctx_out`.
 //!
 //! Duration: the model does not measure time. Each repetition advances the virtual clock by
 //! the number of instructions it executed (1 ns per instruction), and `duration` is the
@@ -43,10 +50,16 @@
 //!
 //! Not modeled (`EOPNOTSUPP` with a reason): `BPF_F_TEST_XDP_LIVE_FRAMES`, XDP frames larger
 //! than one page (multi-buffer), and the program types whose test runs the kernel has but
-//! the model does not (tc, cgroup_skb, lwt, flow dissector, raw_tp, tracing, struct_ops,
-//! sk_lookup, syscall, netfilter, ext). Types the kernel cannot test-run get its `ENOTSUPP`
-//! (524). `BPF_F_TEST_SKB_CHECKSUM_COMPLETE` is accepted and has no effect (a socket filter
-//! cannot change the packet).
+//! the model does not (lwt, flow dissector, raw_tp, tracing, struct_ops, sk_lookup, syscall,
+//! netfilter, ext). Types the kernel cannot test-run get its `ENOTSUPP` (524); sock_ops has a
+//! model-only run instead ([`Kernel::run_sock_ops`]). `BPF_F_TEST_SKB_CHECKSUM_COMPLETE` is
+//! accepted and has no effect (the model keeps no `skb->csum`).
+//!
+//! Engines: under [`crate::RunEngine::CrossCheck`] the run happens twice, on our interpreter
+//! and, on a clone of the machine, on rbpf; the answer is ours, and any difference in r0
+//! (or the error's kind), in region bytes or in map contents is `EIO` with the details in
+//! [`Kernel::last_cross_check`]. rbpf counts no instructions: under
+//! [`crate::RunEngine::Rbpf`] `duration` is 0 and the clock does not move.
 
 use crate::attr::{Attr, AttrBuf, put_u32};
 use crate::errno::{Errno, SysResult};
