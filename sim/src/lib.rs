@@ -39,8 +39,8 @@ mod wrappers;
 
 pub use errno::{Errno, SysResult};
 pub use kernel::{
-    CrossCheckReport, Kernel, KernelConfig, RunEngine, SockOpsCtx, SockOpsResult, TestRunAttr,
-    TestRunResult, TraceEntry,
+    BpfSockCtx, CgroupSockResult, CrossCheckReport, Kernel, KernelConfig, RunEngine, SockOpsCtx,
+    SockOpsResult, TestRunAttr, TestRunResult, TraceEntry,
 };
 pub use maps::create::MapCreateAttr;
 pub use mem::{UserBufs, UserMem};

@@ -22,7 +22,7 @@
 //! 4. a GPL-only helper (`bpf_trace_printk`) in a program whose license is not GPL-compatible:
 //!    `EINVAL`, "cannot call GPL-restricted function from non-GPL compatible program".
 //!
-//! Program types the model cannot run (kprobe, tracepoint, cgroup_sock, ...) are not checked:
+//! Program types the model cannot run (kprobe, tracepoint, lwt, ...) are not checked:
 //! their loads are accepted as before.
 
 use crate::prog::Insn;
@@ -32,7 +32,8 @@ use crate::uapi::prog_type as pt;
 /// `__BPF_FUNC_MAX_ID` on 6.18: ids at or above it are "invalid func unknown#N".
 pub const BPF_FUNC_MAX_ID: i32 = 212;
 
-/// The program types the model runs (test runs, or [`crate::Kernel::run_sock_ops`]); only
+/// The program types the model runs (test runs, [`crate::Kernel::run_sock_ops`],
+/// [`crate::Kernel::run_cgroup_sock`]); only
 /// these get the load-time helper check.
 pub const RUNNABLE_TYPES: &[u32] = &[
     pt::SOCKET_FILTER,
@@ -41,6 +42,7 @@ pub const RUNNABLE_TYPES: &[u32] = &[
     pt::XDP,
     pt::CGROUP_SKB,
     pt::SOCK_OPS,
+    pt::CGROUP_SOCK,
 ];
 
 /// One helper the model implements.
@@ -121,7 +123,7 @@ pub fn supported(ptype: u32, id: i32) -> Option<&'static HelperSpec> {
 }
 
 /// The helper ids the 6.18 kernel offers `ptype` (measured; see the module docs), `None`
-/// for a type outside [`RUNNABLE_TYPES`] and `cgroup_sock` (measured too, for the record).
+/// for a type outside [`RUNNABLE_TYPES`].
 pub fn kernel_allowed(ptype: u32) -> Option<&'static [i32]> {
     Some(match ptype {
         pt::SOCKET_FILTER => K_SOCKET_FILTER,

@@ -20,7 +20,7 @@ mod syscall;
 mod test_run;
 
 pub use helpers::TraceEntry;
-pub use sock_ops::{SockOpsCtx, SockOpsResult};
+pub use sock_ops::{BpfSockCtx, CgroupSockResult, SockOpsCtx, SockOpsResult};
 pub use test_run::{PKT_DATA, PKT_PAGE};
 pub use test_run::{TestRunAttr, TestRunResult};
 
