@@ -913,3 +913,106 @@ fn cross_check_reports_a_difference_as_a_typed_error() {
         assert_eq!((r.retval, r.duration), (2, duration));
     }
 }
+
+/// `bpf_prog_test_run_skb`'s attr and `ctx_in` rules for tc and cgroup_skb, as measured
+/// (errno, retval, data_size_out, mark and wire_len in ctx_out) for `r0 = 1; exit`.
+#[test]
+fn skb_test_run_rules_for_tc_and_cgroup_skb_as_measured() {
+    let mut s = Sys::new();
+    let root = s.root;
+    let with_u32 = |off: usize, v: u32| {
+        let mut c = vec![0u8; 192];
+        c[off..off + 4].copy_from_slice(&v.to_le_bytes());
+        c
+    };
+    for ptype in [pt::SCHED_CLS, pt::CGROUP_SKB, pt::SOCKET_FILTER] {
+        let fd = load_t(&mut s, ptype, &[Insn::mov64_imm(0, 1), Insn::exit()]).expect("load");
+        let l2 = ptype == pt::SCHED_CLS;
+        let cases: Vec<(&str, TestRunAttr, Result<(u32, u32, u32), Errno>)> = vec![
+            (
+                "14 bytes",
+                TestRunAttr::new(pkt()[..14].to_vec()),
+                Err(Errno::EINVAL),
+            ),
+            (
+                "13 bytes",
+                TestRunAttr::new(pkt()[..13].to_vec()),
+                Err(Errno::EINVAL),
+            ),
+            (
+                "flags 1",
+                TestRunAttr {
+                    flags: 1,
+                    ..TestRunAttr::new(pkt())
+                },
+                Err(Errno::EINVAL),
+            ),
+            (
+                "flags 4",
+                TestRunAttr {
+                    flags: 4,
+                    ..TestRunAttr::new(pkt())
+                },
+                Ok((1, 64, 0)),
+            ),
+            (
+                "ctx len",
+                TestRunAttr {
+                    ctx_in: Some(with_u32(0, 5)),
+                    ctx_out: Some(192),
+                    ..TestRunAttr::new(pkt())
+                },
+                Err(Errno::EINVAL),
+            ),
+            (
+                "ctx tc_index",
+                TestRunAttr {
+                    ctx_in: Some(with_u32(44, 5)),
+                    ctx_out: Some(192),
+                    ..TestRunAttr::new(pkt())
+                },
+                Err(Errno::EINVAL),
+            ),
+            (
+                "ctx mark",
+                TestRunAttr {
+                    ctx_in: Some(with_u32(8, 5)),
+                    ctx_out: Some(192),
+                    ..TestRunAttr::new(pkt())
+                },
+                Ok((1, 64, if l2 { 64 } else { 50 })),
+            ),
+            (
+                "wire_len 60",
+                TestRunAttr {
+                    ctx_in: Some(with_u32(160, 60)),
+                    ctx_out: Some(192),
+                    ..TestRunAttr::new(pkt())
+                },
+                if l2 {
+                    Err(Errno::EINVAL)
+                } else {
+                    Ok((1, 64, 60))
+                },
+            ),
+            (
+                "repeat 3",
+                TestRunAttr::new(pkt()).repeat(3),
+                Ok((1, 64, 0)),
+            ),
+        ];
+        for (what, a, want) in cases {
+            let got = s.run(|k| k.prog_test_run(root, fd, &a)).map(|r| {
+                if r.ctx_out.len() == 192 {
+                    assert_eq!(&r.ctx_out[8..12], &a.ctx_in.as_ref().expect("ctx")[8..12]);
+                }
+                let wire = r
+                    .ctx_out
+                    .get(160..164)
+                    .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4")));
+                (r.retval, r.data_size_out, wire)
+            });
+            assert_eq!(got, want, "type {ptype}: {what}");
+        }
+    }
+}
