@@ -914,6 +914,9 @@ fn cross_check_reports_a_difference_as_a_typed_error() {
     }
 }
 
+/// (what, attr, (retval, data_size_out, ctx_out wire_len) or the errno).
+type SkbCase = (&'static str, TestRunAttr, Result<(u32, u32, u32), Errno>);
+
 /// `bpf_prog_test_run_skb`'s attr and `ctx_in` rules for tc and cgroup_skb, as measured
 /// (errno, retval, data_size_out, mark and wire_len in ctx_out) for `r0 = 1; exit`.
 #[test]
@@ -928,7 +931,7 @@ fn skb_test_run_rules_for_tc_and_cgroup_skb_as_measured() {
     for ptype in [pt::SCHED_CLS, pt::CGROUP_SKB, pt::SOCKET_FILTER] {
         let fd = load_t(&mut s, ptype, &[Insn::mov64_imm(0, 1), Insn::exit()]).expect("load");
         let l2 = ptype == pt::SCHED_CLS;
-        let cases: Vec<(&str, TestRunAttr, Result<(u32, u32, u32), Errno>)> = vec![
+        let cases: Vec<SkbCase> = vec![
             (
                 "14 bytes",
                 TestRunAttr::new(pkt()[..14].to_vec()),
