@@ -1019,3 +1019,39 @@ fn skb_test_run_rules_for_tc_and_cgroup_skb_as_measured() {
         }
     }
 }
+
+/// `xdp_md` in `ctx_out` after the adjust helpers: `data` and `data_end` relative to
+/// `data_meta`, as measured.
+#[test]
+fn xdp_ctx_out_after_adjusting_as_measured() {
+    let mut s = Sys::new();
+    let root = s.root;
+    for (id, delta, size, md) in [
+        (44, -8, 72, [0, 72, 0, 0, 0, 0]),
+        (54, -4, 68, [4, 68, 0, 0, 0, 0]),
+        (65, 4, 68, [0, 68, 0, 0, 0, 0]),
+        (44, 8, 56, [0, 56, 0, 0, 0, 0]),
+    ] {
+        let p = [
+            Insn::mov64_imm(2, delta),
+            Insn::call_helper(id),
+            Insn::mov64_imm(0, 2),
+            Insn::exit(),
+        ];
+        let fd = load_t(&mut s, pt::XDP, &p).expect("load");
+        let mut ctx = vec![0u8; 24];
+        ctx[4..8].copy_from_slice(&64u32.to_le_bytes());
+        let a = TestRunAttr {
+            ctx_in: Some(ctx),
+            ctx_out: Some(24),
+            ..TestRunAttr::new(pkt())
+        };
+        let r = s.run(|k| k.prog_test_run(root, fd, &a)).expect("run");
+        let got: Vec<u32> = r
+            .ctx_out
+            .chunks(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
+            .collect();
+        assert_eq!((r.data_size_out, got), (size, md.to_vec()), "{id} {delta}");
+    }
+}
