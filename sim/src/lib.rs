@@ -38,7 +38,10 @@ pub mod vm;
 mod wrappers;
 
 pub use errno::{Errno, SysResult};
-pub use kernel::{Kernel, KernelConfig, TestRunAttr, TestRunResult, TraceEntry};
+pub use kernel::{
+    BpfSockCtx, CgroupSockResult, CrossCheckReport, Kernel, KernelConfig, RunEngine, SockOpsCtx,
+    SockOpsResult, TestRunAttr, TestRunResult, TraceEntry,
+};
 pub use maps::create::MapCreateAttr;
 pub use mem::{UserBufs, UserMem};
 pub use object::{MapIdx, ObjRef, ProgIdx};

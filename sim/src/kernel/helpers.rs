@@ -26,6 +26,8 @@ use std::collections::BTreeMap;
 
 use crate::errno::{Errno, SysResult};
 use crate::kernel::Kernel;
+use crate::kernel::helper_table;
+use crate::kernel::packet::{PacketState, csum_diff};
 use crate::maps::MapData;
 use crate::object::{MapIdx, ProgIdx};
 use crate::task::Pid;
@@ -46,19 +48,22 @@ mod id {
     pub const TRACE_PRINTK: i32 = 6;
     pub const GET_PRANDOM_U32: i32 = 7;
     pub const GET_SMP_PROCESSOR_ID: i32 = 8;
+    pub const SKB_STORE_BYTES: i32 = 9;
+    pub const L3_CSUM_REPLACE: i32 = 10;
+    pub const L4_CSUM_REPLACE: i32 = 11;
+    pub const GET_CURRENT_PID_TGID: i32 = 14;
+    pub const GET_CURRENT_UID_GID: i32 = 15;
+    pub const GET_CURRENT_COMM: i32 = 16;
+    pub const REDIRECT: i32 = 23;
+    pub const SKB_LOAD_BYTES: i32 = 26;
+    pub const CSUM_DIFF: i32 = 28;
+    pub const SKB_CHANGE_TAIL: i32 = 38;
+    pub const SKB_PULL_DATA: i32 = 39;
+    pub const XDP_ADJUST_HEAD: i32 = 44;
+    pub const XDP_ADJUST_META: i32 = 54;
+    pub const XDP_ADJUST_TAIL: i32 = 65;
+    pub const KTIME_GET_BOOT_NS: i32 = 125;
 }
-
-/// The helpers a test run provides: (id, name). `bpf_tail_call` (12) is the interpreter's.
-pub const HELPERS: &[(i32, &str)] = &[
-    (id::MAP_LOOKUP_ELEM, "bpf_map_lookup_elem"),
-    (id::MAP_UPDATE_ELEM, "bpf_map_update_elem"),
-    (id::MAP_DELETE_ELEM, "bpf_map_delete_elem"),
-    (id::KTIME_GET_NS, "bpf_ktime_get_ns"),
-    (id::TRACE_PRINTK, "bpf_trace_printk"),
-    (id::GET_PRANDOM_U32, "bpf_get_prandom_u32"),
-    (id::GET_SMP_PROCESSOR_ID, "bpf_get_smp_processor_id"),
-    (12, "bpf_tail_call"),
-];
 
 /// One `bpf_trace_printk` line, as `trace_pipe` would show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +115,12 @@ pub(crate) struct RunEnv<'k> {
     pub(crate) k: &'k mut Kernel,
     pid: Pid,
     cpu: u32,
+    /// The running program's type: which helpers it has ([`super::helper_table`]).
+    ptype: u32,
+    /// The context's address (r1 at entry), which skb helpers take as their first argument.
+    pub(crate) ctx_addr: u64,
+    /// The packet, for the packet helpers.
+    pub(crate) pkt: Option<PacketState>,
     /// Value copies by (map, key), attached to the element they copy.
     values: BTreeMap<(MapIdx, Vec<u8>), RegionId>,
     /// Element 0's address of the one-entry arrays (`BPF_PSEUDO_MAP_VALUE`).
@@ -126,10 +137,14 @@ impl<'k> RunEnv<'k> {
         prog: ProgIdx,
         mem: &mut Memory,
     ) -> RunEnv<'k> {
+        let ptype = k.progs[prog.0].prog_type;
         let mut env = RunEnv {
             k,
             pid,
             cpu,
+            ptype,
+            ctx_addr: 0,
+            pkt: None,
             values: BTreeMap::new(),
             direct: BTreeMap::new(),
         };
@@ -496,16 +511,115 @@ fn format_printk(fmt: &[u8], args: &[u64], mem: &Memory) -> Option<String> {
     Some(out)
 }
 
+impl RunEnv<'_> {
+    /// The packet, for a packet helper whose first argument must be the context.
+    fn packet(&mut self, ctx: Option<u64>) -> Result<&mut PacketState, EnvError> {
+        if ctx.is_some_and(|c| c != self.ctx_addr) {
+            return Err(EnvError::Other(
+                "the helper's first argument is not the context",
+            ));
+        }
+        self.pkt
+            .as_mut()
+            .ok_or(EnvError::Other("this run has no packet"))
+    }
+
+    /// `bpf_get_current_comm(buf, size)`: the process's name, NUL-terminated and padded with
+    /// zeros to `size` (truncated to `size - 1` bytes and at most 15, `TASK_COMM_LEN` - 1).
+    fn current_comm(&mut self, mem: &mut Memory, args: [u64; 5]) -> Result<u64, EnvError> {
+        let size = args[1] as u32 as usize;
+        let buf = mem.slice_mut(args[0], size)?;
+        buf.fill(0);
+        let comm = self
+            .k
+            .procs
+            .get(&self.pid)
+            .map(|p| p.comm.clone())
+            .unwrap_or_default();
+        let n = comm.len().min(15).min(size.saturating_sub(1));
+        buf[..n].copy_from_slice(&comm.as_bytes()[..n]);
+        Ok(0)
+    }
+
+    /// `bpf_csum_diff(from, from_size, to, to_size, seed)`; see [`csum_diff`].
+    fn csum_diff(&self, mem: &Memory, args: [u64; 5]) -> Result<u64, EnvError> {
+        let read = |p: u64, n: u64| -> Result<Vec<u8>, EnvError> {
+            if n == 0 {
+                return Ok(Vec::new());
+            }
+            Ok(mem.slice(p, n as u32 as usize)?.to_vec())
+        };
+        let from = read(args[0], args[1])?;
+        let to = read(args[2], args[3])?;
+        Ok(csum_diff(&from, &to, args[4] as u32))
+    }
+
+    /// `bpf_redirect(ifindex, flags)` as a test run sees it (nothing is sent): tc returns
+    /// `TC_ACT_REDIRECT` (7), or `TC_ACT_SHOT` (2) for flags other than `BPF_F_INGRESS`;
+    /// XDP returns `XDP_REDIRECT` (4), or `XDP_ABORTED` (0) for any flag. The ifindex is
+    /// not checked (measured: 99 redirects too).
+    fn redirect(&self, flags: u64) -> u64 {
+        if self.ptype == crate::uapi::prog_type::XDP {
+            if flags != 0 { 0 } else { 4 }
+        } else if flags & !1 != 0 {
+            2
+        } else {
+            7
+        }
+    }
+}
+
 impl Env for RunEnv<'_> {
     fn call_helper(&mut self, id: i32, args: [u64; 5], mem: &mut Memory) -> Result<u64, EnvError> {
+        if helper_table::supported(self.ptype, id).is_none() {
+            return Err(EnvError::UnknownHelper);
+        }
         match id {
             id::MAP_LOOKUP_ELEM => self.lookup(mem, args),
             id::MAP_UPDATE_ELEM => self.update(mem, args),
             id::MAP_DELETE_ELEM => self.delete(mem, args),
-            id::KTIME_GET_NS => Ok(self.k.now_ns),
+            id::KTIME_GET_NS | id::KTIME_GET_BOOT_NS => Ok(self.k.now_ns),
             id::TRACE_PRINTK => self.trace_printk(mem, args),
             id::GET_PRANDOM_U32 => Ok(self.k.prandom_u32() as u64),
             id::GET_SMP_PROCESSOR_ID => Ok(self.cpu as u64),
+            id::GET_CURRENT_PID_TGID => Ok(((self.pid.0 as u64) << 32) | self.pid.0 as u64),
+            id::GET_CURRENT_UID_GID => {
+                let c = self
+                    .k
+                    .procs
+                    .get(&self.pid)
+                    .map(|p| p.cred)
+                    .ok_or(EnvError::Other("no current process"))?;
+                Ok(((c.gid as u64) << 32) | c.uid as u64)
+            }
+            id::GET_CURRENT_COMM => self.current_comm(mem, args),
+            id::REDIRECT => Ok(self.redirect(args[1])),
+            id::CSUM_DIFF => self.csum_diff(mem, args),
+            id::XDP_ADJUST_HEAD => self
+                .packet(Some(args[0]))?
+                .xdp_adjust_head(mem, args[1] as i32),
+            id::XDP_ADJUST_META => self
+                .packet(Some(args[0]))?
+                .xdp_adjust_meta(mem, args[1] as i32),
+            id::XDP_ADJUST_TAIL => self
+                .packet(Some(args[0]))?
+                .xdp_adjust_tail(mem, args[1] as i32),
+            id::SKB_LOAD_BYTES => self.packet(Some(args[0]))?.skb_load_bytes(
+                mem,
+                args[1] as u32,
+                args[2],
+                args[3] as u32,
+            ),
+            id::SKB_STORE_BYTES => self.packet(Some(args[0]))?.skb_store_bytes(mem, args),
+            id::L3_CSUM_REPLACE => self.packet(Some(args[0]))?.csum_replace(mem, args, false),
+            id::L4_CSUM_REPLACE => self.packet(Some(args[0]))?.csum_replace(mem, args, true),
+            id::SKB_PULL_DATA => Ok(self
+                .packet(Some(args[0]))?
+                .skb_pull_data(mem, args[1] as u32)),
+            id::SKB_CHANGE_TAIL => {
+                self.packet(Some(args[0]))?
+                    .skb_change_tail(mem, args[1] as u32, args[2])
+            }
             _ => Err(EnvError::UnknownHelper),
         }
     }

@@ -12,11 +12,16 @@ use crate::task::{File, ProcTable};
 use crate::vfs::Vfs;
 
 mod fs;
+pub mod helper_table;
 mod helpers;
+mod packet;
+mod sock_ops;
 mod syscall;
 mod test_run;
 
-pub use helpers::{HELPERS, TraceEntry};
+pub use helpers::TraceEntry;
+pub use sock_ops::{BpfSockCtx, CgroupSockResult, SockOpsCtx, SockOpsResult};
+pub use test_run::{PKT_DATA, PKT_PAGE};
 pub use test_run::{TestRunAttr, TestRunResult};
 
 /// How the simulated machine is configured; `Default` is the 6.18 machine the spec was
@@ -43,6 +48,50 @@ pub struct KernelConfig {
     /// The instruction budget of one program run in `BPF_PROG_TEST_RUN` (per repetition);
     /// see [`crate::vm::DEFAULT_BUDGET`].
     pub run_budget: u64,
+    /// The engine that runs programs in `BPF_PROG_TEST_RUN` and [`Kernel::run_sock_ops`].
+    pub engine: RunEngine,
+}
+
+/// Which engine runs programs ([`KernelConfig::engine`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RunEngine {
+    /// Our interpreter ([`crate::vm::Interpreter`]).
+    #[default]
+    Interpreter,
+    /// rbpf 0.4.1 ([`crate::vm::rbpf_engine::RbpfEngine`]): only the context region is
+    /// reachable, helpers get host addresses, and `duration` is 0 (rbpf counts nothing).
+    Rbpf,
+    /// Both, each on its own copy of the machine: our result is the answer, and any
+    /// difference in r0 (or the error's kind), in the bytes of the packet, context or map
+    /// values, or in a map's contents fails the run with `EIO` and a
+    /// [`CrossCheckReport::Differ`] in [`Kernel::last_cross_check`]. A program rbpf does
+    /// not run gives [`CrossCheckReport::NotRunByRbpf`] and our result.
+    CrossCheck,
+}
+
+/// What the last cross-checked run found ([`RunEngine::CrossCheck`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CrossCheckReport {
+    /// rbpf does not run the program (its first unsupported instruction).
+    NotRunByRbpf {
+        /// The instruction.
+        pc: usize,
+        /// What it is.
+        what: &'static str,
+    },
+    /// Same r0 (or error kind), same region bytes, same maps.
+    Agree,
+    /// The engines differ.
+    Differ {
+        /// Our r0 or error.
+        ours: Result<u64, crate::vm::VmError>,
+        /// rbpf's.
+        rbpf: Result<u64, crate::vm::VmError>,
+        /// The kinds of the regions whose bytes differ.
+        regions: Vec<crate::vm::RegionKind>,
+        /// The ids of the maps whose contents differ.
+        maps: Vec<u32>,
+    },
 }
 
 impl Default for KernelConfig {
@@ -57,6 +106,7 @@ impl Default for KernelConfig {
             first_id: 1,
             fd_limit: 1024,
             run_budget: crate::vm::DEFAULT_BUDGET,
+            engine: RunEngine::Interpreter,
         }
     }
 }
@@ -93,6 +143,8 @@ pub struct Kernel {
     pub(crate) trace: Vec<TraceEntry>,
     /// Why the last `BPF_PROG_TEST_RUN` that ran a program stopped early, if it did.
     pub(crate) last_run_error: Option<crate::vm::VmError>,
+    /// What the last cross-checked run found.
+    pub(crate) last_cross_check: Option<CrossCheckReport>,
 }
 
 impl Default for Kernel {
@@ -123,6 +175,7 @@ impl Kernel {
             prandom: cfg.seed ^ 0x7072_616e_646f_6d00,
             trace: Vec::new(),
             last_run_error: None,
+            last_cross_check: None,
             cfg,
         }
     }
@@ -175,6 +228,11 @@ impl Kernel {
     /// reaching `exit` (cleared when a run starts); [`Kernel::last_error`] has it as text.
     pub fn last_run_error(&self) -> Option<&crate::vm::VmError> {
         self.last_run_error.as_ref()
+    }
+
+    /// What the last run under [`RunEngine::CrossCheck`] found (cleared when a run starts).
+    pub fn last_cross_check(&self) -> Option<&CrossCheckReport> {
+        self.last_cross_check.as_ref()
     }
 
     pub(crate) fn next_serial(&mut self) -> u64 {

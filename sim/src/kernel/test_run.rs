@@ -1,6 +1,7 @@
 //! `BPF_PROG_TEST_RUN` (`kernel/bpf/syscall.c bpf_prog_test_run`, `net/bpf/test_run.c`) for
-//! XDP and socket-filter programs, run by the interpreter ([`crate::vm::Interpreter`]) with the
-//! helpers of [`super::helpers`].
+//! XDP, socket-filter, cgroup_skb and tc (sched_cls, sched_act) programs, run by the engine
+//! [`crate::KernelConfig::engine`] names (our interpreter by default, rbpf, or both
+//! cross-checked) with the helpers of [`super::helpers`] and the packet of [`super::packet`].
 //!
 //! What the program sees:
 //! - XDP: `struct xdp_md` (24 bytes, read-only) whose `data`, `data_end` and `data_meta` hold
@@ -22,6 +23,12 @@
 //!   allowed; only `cb[]` is read back (the fields a socket filter may write). The output
 //!   packet has its Ethernet header zeroed, as `bpf_prog_test_run_skb` does for programs
 //!   that do not see L2.
+//! - cgroup_skb: as a socket filter (measured: `len` and `data_end - data` are the frame
+//!   minus 14, `data_out` has the Ethernet header zeroed); the packet is read-only.
+//! - tc (`is_l2` in the kernel): the same `__sk_buff`, but `data` is the Ethernet header,
+//!   `len` the whole frame, the packet writable (directly and through the skb helpers),
+//!   `data_out` the frame as the program left it (its size follows `bpf_skb_change_tail`),
+//!   and `mark`, `priority`, `tstamp` and `cb[]` come back in `ctx_out`.
 //!
 //! Duration: the model does not measure time. Each repetition advances the virtual clock by
 //! the number of instructions it executed (1 ns per instruction), and `duration` is the
@@ -43,19 +50,29 @@
 //!
 //! Not modeled (`EOPNOTSUPP` with a reason): `BPF_F_TEST_XDP_LIVE_FRAMES`, XDP frames larger
 //! than one page (multi-buffer), and the program types whose test runs the kernel has but
-//! the model does not (tc, cgroup_skb, lwt, flow dissector, raw_tp, tracing, struct_ops,
-//! sk_lookup, syscall, netfilter, ext). Types the kernel cannot test-run get its `ENOTSUPP`
-//! (524). `BPF_F_TEST_SKB_CHECKSUM_COMPLETE` is accepted and has no effect (a socket filter
-//! cannot change the packet).
+//! the model does not (lwt, flow dissector, raw_tp, tracing, struct_ops, sk_lookup, syscall,
+//! netfilter, ext). Types the kernel cannot test-run get its `ENOTSUPP` (524); sock_ops has a
+//! model-only run instead ([`Kernel::run_sock_ops`]). `BPF_F_TEST_SKB_CHECKSUM_COMPLETE` is
+//! accepted and has no effect (the model keeps no `skb->csum`).
+//!
+//! Engines: under [`crate::RunEngine::CrossCheck`] the run happens twice, on our interpreter
+//! and, on a clone of the machine, on rbpf; the answer is ours, and any difference in r0
+//! (or the error's kind), in region bytes or in map contents is `EIO` with the details in
+//! [`Kernel::last_cross_check`]. rbpf counts no instructions: under
+//! [`crate::RunEngine::Rbpf`] `duration` is 0 and the clock does not move.
 
 use crate::attr::{Attr, AttrBuf, put_u32};
 use crate::errno::{Errno, SysResult};
 use crate::kernel::Kernel;
 use crate::kernel::helpers::RunEnv;
+use crate::kernel::packet::{PacketState, PktKind, SKB_MAX_ALLOC};
+use crate::kernel::{CrossCheckReport, RunEngine};
+use crate::maps::MapData;
 use crate::mem::{UserBufs, UserMem};
 use crate::object::ProgIdx;
 use crate::task::Pid;
 use crate::uapi::{cmd, prog_type};
+use crate::vm::rbpf_engine::RbpfEngine;
 use crate::vm::{Engine, Interpreter, Memory, Program, RegionKind, VmError};
 
 use crate::attr::off::test as t;
@@ -102,7 +119,7 @@ pub struct TestRunAttr {
     pub data_in: Vec<u8>,
     /// The output buffer: `None` passes NULL (nothing is copied; sizes still come back);
     /// `Some(0)` a buffer with no size hint (`data_size_out` = 0: the kernel copies the whole
-    /// packet, the wrapper's buffer is large enough); `Some(n)` a buffer of `n` bytes and
+    /// packet, the wrapper's buffer is large enough for any packet a helper can make); `Some(n)` a buffer of `n` bytes and
     /// `data_size_out = n` (a larger packet is `ENOSPC`, with the first `n` bytes copied).
     pub data_out: Option<u32>,
     /// `ctx_in` (and `ctx_size_in`).
@@ -195,7 +212,8 @@ impl Kernel {
         let mut data_buf = vec![
             0u8;
             match a.data_out {
-                Some(0) => a.data_in.len() + PAGE as usize,
+                // Room for what bpf_skb_change_tail can grow the packet to.
+                Some(0) => a.data_in.len().max(SKB_MAX_ALLOC as usize) + PAGE as usize,
                 Some(n) => n as usize,
                 None => 0,
             }
@@ -288,11 +306,10 @@ impl Kernel {
         use prog_type as pt;
         match ptype {
             pt::XDP => self.test_run_xdp(pid, p, a, user, mem),
-            pt::SOCKET_FILTER => self.test_run_skb(pid, p, a, user, mem),
-            pt::SCHED_CLS
-            | pt::SCHED_ACT
-            | pt::CGROUP_SKB
-            | pt::LWT_IN
+            pt::SOCKET_FILTER | pt::SCHED_CLS | pt::SCHED_ACT | pt::CGROUP_SKB => {
+                self.test_run_skb(pid, p, a, user, mem)
+            }
+            pt::LWT_IN
             | pt::LWT_OUT
             | pt::LWT_XMIT
             | pt::RAW_TRACEPOINT
@@ -408,44 +425,150 @@ impl Kernel {
         Ok(())
     }
 
-    /// Runs `p` `repeat` times (0: once) with r1 = `ctx`: (retval, duration).
-    fn test_run_prog(
+    /// Runs `p` `repeat` times (0: once) with r1 = `ctx` on the configured engine
+    /// ([`crate::KernelConfig::engine`]): (retval, duration).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn test_run_prog(
         &mut self,
         pid: Pid,
         p: ProgIdx,
         mem: &mut Memory,
         ctx: u64,
+        pkt: Option<PacketState>,
         repeat: u32,
         cpu: u32,
     ) -> SysResult<(u32, u32)> {
         let repeat = repeat.max(1);
-        let program = Program::new(self.progs[p.0].xlated.clone());
-        let mut interp = Interpreter::with_budget(self.cfg.run_budget);
         self.last_run_error = None;
-        let mut env = RunEnv::new(self, pid, cpu, p, mem);
-        let (mut total, mut r0) = (0u64, 0u64);
-        let mut failed = None;
-        for _ in 0..repeat {
-            let r = interp.run(&program, [ctx, 0, 0, 0, 0], mem, &mut env);
-            total += interp.executed();
-            env.k.now_ns += interp.executed();
-            env.flush(mem, None);
-            match r {
-                Ok(v) => r0 = v,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
+        self.last_cross_check = None;
+        let r = match self.cfg.engine {
+            RunEngine::Interpreter => self.run_repeats(pid, p, mem, ctx, pkt, repeat, cpu, false),
+            RunEngine::Rbpf => self.run_repeats(pid, p, mem, ctx, pkt, repeat, cpu, true),
+            RunEngine::CrossCheck => {
+                let mut shadow = self.clone();
+                let mut smem = mem.clone();
+                let ours = self.run_repeats(pid, p, mem, ctx, pkt.clone(), repeat, cpu, false);
+                let theirs = shadow.run_repeats(pid, p, &mut smem, ctx, pkt, repeat, cpu, true);
+                let report = self.compare_runs(&shadow, mem, &smem, &ours, &theirs);
+                let differ = matches!(report, CrossCheckReport::Differ { .. });
+                self.last_cross_check = Some(report);
+                if differ {
+                    return self.fail(
+                        Errno(5),
+                        "BPF_PROG_TEST_RUN: cross-check: our interpreter and rbpf differ \
+                         (Kernel::last_cross_check)",
+                    );
                 }
+                ours
+            }
+        };
+        match r {
+            Ok((r0, total)) => {
+                let duration = (total / repeat as u64).min(u32::MAX as u64) as u32;
+                Ok((r0 as u32, duration))
+            }
+            Err(e) => {
+                let errno = run_errno(&e);
+                self.last_error = format!("BPF_PROG_TEST_RUN: the program stopped: {e}");
+                self.last_run_error = Some(e);
+                Err(errno)
             }
         }
-        if let Some(e) = failed {
-            let errno = run_errno(&e);
-            self.last_error = format!("BPF_PROG_TEST_RUN: the program stopped: {e}");
-            self.last_run_error = Some(e);
-            return Err(errno);
+    }
+
+    /// The repetitions on one engine: (r0 of the last, instructions executed in all; rbpf
+    /// counts none).
+    #[allow(clippy::too_many_arguments)]
+    fn run_repeats(
+        &mut self,
+        pid: Pid,
+        p: ProgIdx,
+        mem: &mut Memory,
+        ctx: u64,
+        pkt: Option<PacketState>,
+        repeat: u32,
+        cpu: u32,
+        rbpf: bool,
+    ) -> Result<(u64, u64), VmError> {
+        let program = Program::new(self.progs[p.0].xlated.clone());
+        let mut interp = Interpreter::with_budget(self.cfg.run_budget);
+        let mut env = RunEnv::new(self, pid, cpu, p, mem);
+        env.ctx_addr = ctx;
+        env.pkt = pkt;
+        let (mut total, mut r0) = (0u64, 0u64);
+        for _ in 0..repeat {
+            let r = if rbpf {
+                RbpfEngine.run(&program, [ctx, 0, 0, 0, 0], mem, &mut env)
+            } else {
+                let r = interp.run(&program, [ctx, 0, 0, 0, 0], mem, &mut env);
+                total += interp.executed();
+                env.k.now_ns += interp.executed();
+                r
+            };
+            env.flush(mem, None);
+            r0 = r?;
         }
-        let duration = (total / repeat as u64).min(u32::MAX as u64) as u32;
-        Ok((r0 as u32, duration))
+        Ok((r0, total))
+    }
+
+    /// What a cross-check found: rbpf's refusal, or agreement, or the differences in r0,
+    /// the regions' bytes (packet, context, map values) and the maps' contents.
+    fn compare_runs(
+        &self,
+        shadow: &Kernel,
+        ours_mem: &Memory,
+        rbpf_mem: &Memory,
+        ours: &Result<(u64, u64), VmError>,
+        rbpf: &Result<(u64, u64), VmError>,
+    ) -> CrossCheckReport {
+        if let Err(VmError::NotSupportedByRbpf { pc, what }) = rbpf {
+            return CrossCheckReport::NotRunByRbpf { pc: *pc, what };
+        }
+        let same_result = match (ours, rbpf) {
+            (Ok(a), Ok(b)) => a.0 == b.0,
+            (Err(a), Err(b)) => std::mem::discriminant(a) == std::mem::discriminant(b),
+            _ => false,
+        };
+        let a: Vec<_> = ours_mem
+            .regions()
+            .map(|(_, r)| (r.kind, r.bytes.clone()))
+            .collect();
+        let b: Vec<_> = rbpf_mem
+            .regions()
+            .map(|(_, r)| (r.kind, r.bytes.clone()))
+            .collect();
+        let mut regions: Vec<RegionKind> = a
+            .iter()
+            .zip(&b)
+            .filter(|(x, y)| x != y)
+            .map(|(x, _)| x.0)
+            .collect();
+        if a.len() != b.len() {
+            regions.extend(
+                a.iter()
+                    .skip(b.len())
+                    .chain(b.iter().skip(a.len()))
+                    .map(|x| x.0),
+            );
+        }
+        let maps: Vec<u32> = self
+            .map_ids
+            .iter()
+            .filter(|&(_, m)| {
+                let other = shadow.maps.get(m.0);
+                other.is_none_or(|o| map_contents(&self.maps[m.0].data) != map_contents(&o.data))
+            })
+            .map(|(id, _)| id)
+            .collect();
+        if same_result && regions.is_empty() && maps.is_empty() {
+            return CrossCheckReport::Agree;
+        }
+        CrossCheckReport::Differ {
+            ours: ours.as_ref().map(|r| r.0).map_err(Clone::clone),
+            rbpf: rbpf.as_ref().map(|r| r.0).map_err(Clone::clone),
+            regions,
+            maps,
+        }
     }
 
     /// `bpf_prog_test_run_xdp`.
@@ -541,20 +664,46 @@ impl Kernel {
             .map(md.to_vec(), false, RegionKind::Context)
             .expect("fresh address space");
         let ctx_addr = vm.region(cr).base;
-        let (retval, duration) =
-            self.test_run_prog(pid, p, &mut vm, ctx_addr, a.u32(t::REPEAT), a.u32(t::CPU))?;
+        let mut buf = vec![0u8; (PAGE - SHINFO) as usize];
+        let start = (base - PKT_PAGE) as usize;
+        buf[start..start + vm.region(pr).bytes.len()].copy_from_slice(&vm.region(pr).bytes);
+        let pkt = PacketState {
+            kind: PktKind::Xdp,
+            region: pr,
+            ctx: cr,
+            hard_start: PKT_PAGE,
+            len: vm.region(pr).bytes.len(),
+            buf,
+            hard_end: (PAGE - SHINFO) as usize,
+            start,
+            meta: meta as usize,
+            l2_hidden: 0,
+            writable: true,
+        };
+        let (retval, duration) = self.test_run_prog(
+            pid,
+            p,
+            &mut vm,
+            ctx_addr,
+            Some(pkt),
+            a.u32(t::REPEAT),
+            a.u32(t::CPU),
+        )?;
         let out = vm.region(pr).bytes.clone();
         self.test_finish(a, user, mem, &out, retval, duration)?;
         if let Some(c) = &mut ctx {
             // xdp_convert_buff_to_md: offsets relative to data_meta.
-            put32(c, 0, meta);
-            put32(c, 4, size);
+            let md = &vm.region(cr).bytes;
+            let (data, end, dmeta) = (get32(md, 0), get32(md, 4), get32(md, 8));
+            put32(c, 0, data - dmeta);
+            put32(c, 4, end - dmeta);
         }
         self.test_ctx_finish(a, user, mem, ctx.as_deref())?;
         Ok(0)
     }
 
-    /// `bpf_prog_test_run_skb`, for socket filters (no L2, no direct packet access).
+    /// `bpf_prog_test_run_skb`: socket filters and cgroup_skb (the Ethernet header pulled,
+    /// the packet read-only), tc (`is_l2`: the frame from its Ethernet header, writable).
     fn test_run_skb(
         &mut self,
         pid: Pid,
@@ -563,6 +712,8 @@ impl Kernel {
         user: &mut [u8],
         mem: &mut dyn UserMem,
     ) -> SysResult<i64> {
+        let ptype = self.progs[p.0].prog_type;
+        let is_l2 = matches!(ptype, prog_type::SCHED_CLS | prog_type::SCHED_ACT);
         if a.u32(t::FLAGS) & !F_SKB_CHECKSUM_COMPLETE != 0
             || a.u32(t::CPU) != 0
             || a.u32(t::BATCH_SIZE) != 0
@@ -603,13 +754,12 @@ impl Kernel {
         } else {
             0x0004
         };
-        let len = size - ETH_HLEN;
         // convert___skb_to_skb
-        if len == 0 {
+        if size == ETH_HLEN {
             return self.fail(Errno::EINVAL, "nothing left after the Ethernet header");
         }
         let mut sk = [0u8; SK_BUFF_SIZE];
-        let mut wire_len = len;
+        let mut wire_len = if is_l2 { size } else { size - ETH_HLEN };
         if let Some(c) = &ctx {
             const ALLOWED: [(usize, usize); 10] = [
                 (8, 12),    // mark
@@ -630,7 +780,7 @@ impl Kernel {
             }
             let wl = get32(c, 160);
             if wl != 0 {
-                if wl < len || wl > GSO_LEGACY_MAX_SIZE {
+                if wl < wire_len || wl > GSO_LEGACY_MAX_SIZE {
                     return self.fail(Errno::EINVAL, "__sk_buff: invalid wire_len");
                 }
                 wire_len = wl;
@@ -642,7 +792,9 @@ impl Kernel {
                 sk[s..e].copy_from_slice(&c[s..e]);
             }
         }
-        let data = PKT_PAGE + (SKB_HEADROOM + ETH_HLEN) as u64;
+        let hidden = if is_l2 { 0 } else { ETH_HLEN };
+        let data = PKT_PAGE + (SKB_HEADROOM + hidden) as u64;
+        let len = size - hidden;
         put32(&mut sk, 0, len);
         put32(&mut sk, 4, pkt_type);
         sk[16..18].copy_from_slice(&proto.to_be_bytes());
@@ -655,8 +807,8 @@ impl Kernel {
         let pr = vm
             .add(
                 data,
-                frame[ETH_HLEN as usize..].to_vec(),
-                false,
+                frame[hidden as usize..].to_vec(),
+                is_l2,
                 RegionKind::Packet,
             )
             .expect("fresh address space");
@@ -665,20 +817,65 @@ impl Kernel {
             .map(sk.to_vec(), true, RegionKind::Context)
             .expect("fresh address space");
         let ctx_addr = vm.region(cr).base;
+        let mut buf = vec![0u8; (SKB_HEADROOM + size) as usize];
+        buf[SKB_HEADROOM as usize..].copy_from_slice(&frame);
+        let pkt = PacketState {
+            kind: PktKind::Skb,
+            region: pr,
+            ctx: cr,
+            hard_start: PKT_PAGE,
+            buf,
+            hard_end: 0,
+            start: (SKB_HEADROOM + hidden) as usize,
+            len: len as usize,
+            meta: 0,
+            l2_hidden: hidden as usize,
+            writable: is_l2,
+        };
         let (retval, duration) =
-            self.test_run_prog(pid, p, &mut vm, ctx_addr, a.u32(t::REPEAT), 0)?;
-        let mut out = vec![0u8; ETH_HLEN as usize];
+            self.test_run_prog(pid, p, &mut vm, ctx_addr, Some(pkt), a.u32(t::REPEAT), 0)?;
+        let mut out = vec![0u8; hidden as usize];
         out.extend_from_slice(&vm.region(pr).bytes);
         self.test_finish(a, user, mem, &out, retval, duration)?;
         let ctx_out = ctx.map(|mut c| {
             // convert_skb_to___skb
             let after = &vm.region(cr).bytes;
             c[48..68].copy_from_slice(&after[48..68]);
+            if is_l2 {
+                // mark, priority, tstamp: the fields a tc program may write.
+                c[8..12].copy_from_slice(&after[8..12]);
+                c[32..36].copy_from_slice(&after[32..36]);
+                c[152..160].copy_from_slice(&after[152..160]);
+            }
             put32(&mut c, 40, LO_IFINDEX);
             put32(&mut c, 160, wire_len);
             c
         });
         self.test_ctx_finish(a, user, mem, ctx_out.as_deref())?;
         Ok(0)
+    }
+}
+
+/// A map's contents as comparable bytes (the cross-check): array values, hash elements in
+/// bucket order, slots' occupants.
+fn map_contents(d: &MapData) -> Vec<Vec<u8>> {
+    match d {
+        MapData::Array { values } => vec![values.clone()],
+        MapData::Hash { table } => table
+            .iter()
+            .flat_map(|(k, v)| [k.to_vec(), v.to_vec()])
+            .collect(),
+        MapData::ProgArray { slots, .. } => slots
+            .iter()
+            .map(|s| s.map_or(vec![], |p| (p.0 as u64).to_le_bytes().to_vec()))
+            .collect(),
+        MapData::ArrayOfMaps { slots, .. } => slots
+            .iter()
+            .map(|s| s.map_or(vec![], |m| (m.0 as u64).to_le_bytes().to_vec()))
+            .collect(),
+        MapData::HashOfMaps { table, .. } => table
+            .iter()
+            .flat_map(|(k, v)| [k.to_vec(), (v.0 as u64).to_le_bytes().to_vec()])
+            .collect(),
     }
 }

@@ -487,6 +487,14 @@ impl Kernel {
         };
         checked.or_else(|e| self.verr(e))?;
         check::check_cfg(&insns, &subprogs, cred.caps.bpf_capable()).or_else(|e| self.verr(e))?;
+        // do_check -> check_helper_call: helpers the type may not call, or the model lacks.
+        if let Err(r) = crate::kernel::helper_table::check_helper_calls(
+            ptype,
+            &insns,
+            license_is_gpl_compatible(license),
+        ) {
+            return self.fail(Errno::EINVAL, &r.msg);
+        }
         // The verifier holds a reference on each used map from here on (add_used_map).
         let serial = self.next_serial();
         let idx = ProgIdx(self.progs.insert(Prog {

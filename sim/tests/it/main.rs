@@ -10,6 +10,7 @@ mod conformance;
 mod elements;
 mod fd_array;
 mod fds;
+mod helpers;
 mod lifetime;
 mod lifetime_props;
 mod loader;

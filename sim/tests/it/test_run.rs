@@ -363,12 +363,18 @@ fn program_types_without_a_test_run() {
         s.run(|k| k.prog_test_run(pid, fd, &TestRunAttr::new(ipv4_udp()))),
         Err(Errno::ENOTSUPP)
     );
-    // tc: the kernel runs it, the model does not (yet).
+    // tc: runs now; tail_entry tail-calls tail_target0, which returns TC_ACT_SHOT (2).
     let (mut s, pid, l) = loaded("tailcall");
     let fd = prog_fd(&l, "tail_entry");
+    let r = s
+        .run(|k| k.prog_test_run(pid, fd, &TestRunAttr::new(ipv4_udp())))
+        .expect("tc runs");
+    assert_eq!(r.retval, 2);
+    assert_eq!(r.data_out, ipv4_udp(), "tc keeps L2 in data_out");
+    let hits = map_fd(&l, "hits");
     assert_eq!(
-        s.run(|k| k.prog_test_run(pid, fd, &TestRunAttr::new(ipv4_udp()))),
-        Err(Errno::EOPNOTSUPP)
+        [0, 1, 2, 3].map(|i| lookup_u64(&mut s, pid, hits, i)),
+        [1, 1, 0, 0]
     );
 }
 
