@@ -672,7 +672,8 @@ fn pin_loaded(
         }
         let mut maps_pinned = Vec::new();
         for m in l.maps.iter().filter(|m| m.pinned.is_none()) {
-            let path = format!("{dir}/{}", m.name);
+            // libbpf's sanitize_pin_path: bpffs refuses names with periods.
+            let path = format!("{dir}/{}", m.name).replace('.', "_");
             if let Err(e) = c.p.obj_pin(m.fd, &path) {
                 libbpf(
                     c,
@@ -710,15 +711,15 @@ fn run_fd(c: &mut Ctx<'_, '_>, a: &mut Args, fd: i32) -> CmdResult {
             ["data_in", "data_out", "data_size_out"],
             ["ctx_in", "ctx_out", "ctx_size_out"],
         ] {
-            if group
+            let hits: Vec<&str> = group
                 .iter()
+                .copied()
                 .filter(|k| super::args::is_prefix(&w, k))
-                .count()
-                > 1
-            {
+                .collect();
+            if hits.len() > 1 {
                 return c.p_err(format!(
-                    "ambiguous prefix: '{w}' could be '{}' or '{}'",
-                    group[0], group[1]
+                    "ambiguous prefix: '{w}' could be '{}'",
+                    hits.join("' or '")
                 ));
             }
         }

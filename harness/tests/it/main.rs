@@ -1,5 +1,6 @@
 //! Integration tests of the harness: scenarios, traces, snapshots, determinism.
 
+mod cli;
 mod differential;
 mod differential_props;
 mod kernel_tags;
