@@ -53,6 +53,8 @@ pub struct Args {
     pub bpffs: bool,
     /// `-n`.
     pub nomount: bool,
+    /// `-l`/`--legacy`.
+    pub legacy: bool,
     /// `-h`.
     pub help: bool,
     /// `-V`.
@@ -76,6 +78,7 @@ impl Args {
                     "bpffs" => a.bpffs = true,
                     "nomount" => a.nomount = true,
                     "debug" | "mapcompat" => {}
+                    "legacy" => a.legacy = true,
                     "help" => a.help = true,
                     "version" => a.version = true,
                     _ => return Err(w.clone()),
@@ -88,6 +91,7 @@ impl Args {
                         'f' => a.bpffs = true,
                         'n' => a.nomount = true,
                         'd' | 'm' => {}
+                        'l' => a.legacy = true,
                         'h' => a.help = true,
                         'V' => a.version = true,
                         _ => return Err(format!("-{c}")),
@@ -105,6 +109,7 @@ impl Args {
         super::Opts {
             bpffs: self.bpffs,
             nomount: self.nomount,
+            legacy: self.legacy,
         }
     }
 

@@ -215,7 +215,10 @@ pub fn pin_fd(c: &mut Ctx<'_, '_>, fd: i32, path: &str) -> CmdResult {
     mount_bpffs_for_pin(c, path)?;
     match c.p.obj_pin(fd, path) {
         Ok(()) => Ok(()),
-        Err(e) => c.p_err(format!("can't pin the object ({path}): {}", strerror(e))),
+        Err(e) => {
+            let _ = c.p_err(format!("can't pin the object ({path}): {}", strerror(e)));
+            c.errno_exit(e)
+        }
     }
 }
 

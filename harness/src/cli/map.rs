@@ -519,12 +519,6 @@ fn parse_elem(
     }
 }
 
-/// The exit status of a bpftool command that returned libbpf's `-errno`.
-fn errno_exit(c: &mut Ctx<'_, '_>, e: Errno) -> CmdResult {
-    c.code = Some((256 - e.0 % 256) % 256);
-    Err(())
-}
-
 fn open_with_info(c: &mut Ctx<'_, '_>, a: &mut Args) -> Result<(i32, MapInfo), ()> {
     if a.left() < 2 {
         help(c)?;
@@ -561,7 +555,7 @@ fn update(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
             Ok(()) => Ok(()),
             Err(err) => {
                 let _ = c.p_err(format!("update failed: {}", strerror(err)));
-                errno_exit(c, err)
+                c.errno_exit(err)
             }
         }
     })();
@@ -595,11 +589,11 @@ fn lookup(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
                         .out
                         .push_str(&format!("key:\n{}\n\nNot found\n", fprint_hex(&key))),
                 }
-                errno_exit(c, Errno::ENOENT)
+                c.errno_exit(Errno::ENOENT)
             }
             Err(err) => {
                 let _ = c.p_err(format!("lookup failed: {}", strerror(err)));
-                errno_exit(c, err)
+                c.errno_exit(err)
             }
         }
     })();
@@ -647,7 +641,7 @@ fn getnext(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
             }
             Err(err) => {
                 let _ = c.p_err(format!("can't get next key: {}", strerror(err)));
-                errno_exit(c, err)
+                c.errno_exit(err)
             }
         }
     })();
@@ -664,7 +658,7 @@ fn delete(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
             Ok(()) => Ok(()),
             Err(err) => {
                 let _ = c.p_err(format!("delete failed: {}", strerror(err)));
-                errno_exit(c, err)
+                c.errno_exit(err)
             }
         }
     })();
@@ -696,7 +690,7 @@ fn freeze(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
         }
         Err(e) => {
             let _ = c.p_err(format!("failed to freeze map: {}", strerror(e)));
-            errno_exit(c, e)
+            c.errno_exit(e)
         }
     }
 }

@@ -364,6 +364,8 @@ pub(crate) struct Opts {
     pub bpffs: bool,
     /// `-n`: do not mount a bpffs to pin.
     pub nomount: bool,
+    /// `-l`/`--legacy`: no libbpf strict-mode warning after a failed load.
+    pub legacy: bool,
 }
 
 /// A command's context: its process, its output, the options, the files it may read.
@@ -415,6 +417,13 @@ impl Ctx<'_, '_> {
             self.err.push_str(msg.as_ref());
             self.err.push('\n');
         }
+    }
+
+    /// Fails with the exit status of a bpftool command that returned libbpf's `-errno`
+    /// (`main` returns it: `-524` exits with 244).
+    pub fn errno_exit(&mut self, e: sim::Errno) -> CmdResult {
+        self.code = Some((256 - e.0 % 256) % 256);
+        Err(())
     }
 
     /// The machine's kernel, for introspection.

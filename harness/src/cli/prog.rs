@@ -549,6 +549,23 @@ fn load_obj(
         );
         return c.p_err("failed to open object file");
     }
+    let r = load_opened(c, &mut obj, pinfile, first_only, ty, replace, pinmaps);
+    if r.is_err() && !c.opts.legacy {
+        // bpftool 7.1 (Linux 6.1's) after any failure past the open (`err_close_obj`).
+        c.p_info("Warning: bpftool is now running in libbpf strict mode and has more stringent requirements about BPF programs.\nIf it used to work for this object file but now doesn't, see --legacy option for more details.\n");
+    }
+    r
+}
+
+fn load_opened(
+    c: &mut Ctx<'_, '_>,
+    obj: &mut Object,
+    pinfile: &str,
+    first_only: bool,
+    ty: Option<sim::loader::secdef::SecDef>,
+    replace: &[(Option<usize>, Option<String>, i32)],
+    pinmaps: Option<&str>,
+) -> CmdResult {
     for p in obj.programs.iter_mut().filter(|p| !p.is_subprog) {
         match ty {
             Some(d) => p.sec_def = Some(d),
@@ -590,7 +607,7 @@ fn load_obj(
     }
     let loaded = {
         let mut sys = Reusing { p: &mut c.p, reuse };
-        load(&obj, &mut sys, &LoadOpts::default())
+        load(obj, &mut sys, &LoadOpts::default())
     };
     let loaded = match loaded {
         Ok(l) => l,
@@ -790,7 +807,8 @@ fn run_fd(c: &mut Ctx<'_, '_>, a: &mut Args, fd: i32) -> CmdResult {
     };
     let (r, out) = c.p.test_run(fd, &attr);
     if let Err(e) = r {
-        return c.p_err(format!("failed to run program: {}", strerror(e)));
+        let _ = c.p_err(format!("failed to run program: {}", strerror(e)));
+        return c.errno_exit(e);
     }
     if let Some(w) = &mut c.json {
         w.start_object();
