@@ -21,7 +21,8 @@ pub const USAGE: &str = "Usage: bpfsim [OPTIONS] OBJECT { COMMAND | help }
        bpfsim mount [DIR] | umount DIR | rm FILE
        bpfsim sync                     an RCU grace period: deferred frees run
        bpfsim advance MSECS            move the virtual clock
-       MACHINE OPTIONS := { --state PATH | --trace }   (or BPFSIM_STATE=PATH)
+       MACHINE OPTIONS := { --state PATH | --trace | --kernel }   (or BPFSIM_STATE=PATH)
+       --kernel: the same prog/map command through bpftool on the real kernel (root)
 ";
 
 /// bpftool's `is_prefix(pfx, str)`.

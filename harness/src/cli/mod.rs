@@ -432,8 +432,52 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// The `bpfsim` binary: options about the state file (`--state PATH`, `--trace`,
-/// `--kernel`) are taken here, the rest is one [`Machine::invoke`] on the machine the state
+/// `--kernel`: the same command line through the machine's bpftool (`$BPFSIM_BPFTOOL`, else
+/// `bpftool` in `PATH`) against the running kernel, when the user is root. The state file is
+/// not read or written; bpfsim's own commands have no kernel form.
+fn on_kernel(
+    argv: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+    stdout: &mut dyn std::io::Write,
+    stderr: &mut dyn std::io::Write,
+) -> i32 {
+    let words = Args::parse(argv)
+        .map(|a| a.words().to_vec())
+        .unwrap_or_default();
+    if let Some(cmd) = words.first().and_then(|w| args::top_level(w)) {
+        if !["help", "prog", "map", "version"].contains(&cmd) {
+            let _ = writeln!(
+                stderr,
+                "Error: '{cmd}' is bpfsim's own command; it has no --kernel form"
+            );
+            return 255;
+        }
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        let _ = writeln!(
+            stderr,
+            "Error: --kernel needs root (bpftool on the real kernel); running as uid {euid}"
+        );
+        return 255;
+    }
+    let tool = env("BPFSIM_BPFTOOL").unwrap_or_else(|| "bpftool".into());
+    match std::process::Command::new(&tool).args(argv).output() {
+        Ok(o) => {
+            let _ = stdout.write_all(&o.stdout);
+            let _ = stderr.write_all(&o.stderr);
+            o.status.code().unwrap_or(255)
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "Error: can't run {tool}: {}", sys::io_text(&e));
+            255
+        }
+    }
+}
+
+/// The `bpfsim` binary: options about the state file (`--state PATH`, `--trace`) and
+/// `--kernel` are taken here, the rest is one [`Machine::invoke`] on the machine the state
 /// file describes. Returns the exit status.
 pub fn main_with(
     argv: &[String],
@@ -444,6 +488,7 @@ pub fn main_with(
     let mut rest = Vec::new();
     let mut state_flag = None;
     let mut trace = false;
+    let mut kernel = false;
     let mut it = argv.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -456,8 +501,12 @@ pub fn main_with(
             },
             s if s.starts_with("--state=") => state_flag = Some(s[8..].to_string()),
             "--trace" => trace = true,
+            "--kernel" => kernel = true,
             _ => rest.push(a.clone()),
         }
+    }
+    if kernel {
+        return on_kernel(&rest, env, stdout, stderr);
     }
     let path = state::default_path(state_flag.as_deref(), env);
     let fail = |stderr: &mut dyn std::io::Write, e: StateError| {

@@ -386,3 +386,42 @@ fn bpfsim_matches_bpftool_on_the_real_kernel() {
         diffs.join("\n")
     );
 }
+
+/// `--kernel`: the same command line through bpftool on the running kernel.
+#[test]
+fn the_kernel_flag_runs_bpftool_on_the_real_kernel() {
+    let run = |args: &[&str]| {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = harness::cli::main_with(&argv, &|_| None, &mut out, &mut err);
+        (
+            code,
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&["--kernel", "explain", "map", "id", "1"]);
+    assert_eq!(code, 255);
+    assert!(err.contains("no --kernel form"), "{err}");
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        let (code, _, err) = run(&["--kernel", "version"]);
+        assert_eq!(code, 255);
+        assert!(err.contains("--kernel needs root"), "{err}");
+        say_skipped("cli_kernel: --kernel needs root");
+        return;
+    }
+    let Ok(real) = Command::new("bpftool").arg("version").output() else {
+        say_skipped("cli_kernel: bpftool is not installed");
+        return;
+    };
+    let (code, out, _) = run(&["--kernel", "version"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, String::from_utf8_lossy(&real.stdout));
+    let (code, out, err) = run(&["--kernel", "-j", "prog", "show", "id", "4294967295"]);
+    assert_eq!((code, err.as_str()), (255, ""));
+    assert_eq!(
+        out,
+        "{\"error\":\"get by id (4294967295): No such file or directory\"}\n"
+    );
+}
