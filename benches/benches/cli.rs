@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use benches::report::{cell, estimate_ns, ratio};
-use criterion::{BatchSize, Criterion};
+use criterion::{BatchSize, BenchmarkId, Criterion};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -91,7 +91,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(50)
         .measurement_time(Duration::from_secs(5))
         .warm_up_time(Duration::from_secs(1));
-    g.bench_function("prog_load/bpfsim", |b| {
+    g.bench_function(BenchmarkId::new("prog_load", "bpfsim"), |b| {
         b.iter_batched(
             || {
                 let _ = std::fs::remove_file(&state);
@@ -107,14 +107,14 @@ fn bench(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    g.bench_function("version/bpfsim", |b| {
+    g.bench_function(BenchmarkId::new("version", "bpfsim"), |b| {
         b.iter(|| run(Command::new(&bin).arg("--state").arg(&state).arg("version")))
     });
     let _ = std::fs::remove_file(&state);
     match Bpffs::mount() {
         Ok(fs) => {
             let pin = fs.0.join("bench_prog");
-            g.bench_function("prog_load/bpftool", |b| {
+            g.bench_function(BenchmarkId::new("prog_load", "bpftool"), |b| {
                 b.iter_batched(
                     || {
                         let _ = std::fs::remove_file(&pin);
@@ -128,7 +128,7 @@ fn bench(c: &mut Criterion) {
                     BatchSize::PerIteration,
                 )
             });
-            g.bench_function("version/bpftool", |b| {
+            g.bench_function(BenchmarkId::new("version", "bpftool"), |b| {
                 b.iter(|| run(Command::new("bpftool").arg("version")))
             });
             let _ = std::fs::remove_file(&pin);

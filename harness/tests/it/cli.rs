@@ -102,7 +102,7 @@ fn object_script(m: &mut Machine, obj: &str) -> String {
         s.push('\n');
     }
     let mut pre = String::new();
-    let o = m.invoke(&split_words(&s.lines().next().expect("load")), &mut files());
+    let o = m.invoke(&split_words(s.lines().next().expect("load")), &mut files());
     assert_eq!(o.code, 0, "{obj}: {}", o.stderr);
     pre.push_str(&format!(
         "$ bpfsim {}\n{}{}",

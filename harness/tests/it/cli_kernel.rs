@@ -99,7 +99,7 @@ struct Out {
 }
 
 /// Every command through the real bpftool, in one private mount namespace with a fresh bpffs.
-fn on_kernel(cmds: &[String], scratch: &PathBuf) -> Result<Vec<Out>, String> {
+fn on_kernel(cmds: &[String], scratch: &std::path::Path) -> Result<Vec<Out>, String> {
     let mut script = String::from("set -u\nmount -t bpf bpf /sys/fs/bpf || exit 3\n");
     for (i, c) in cmds.iter().enumerate() {
         let quoted: Vec<String> = split_words(c)
@@ -286,9 +286,6 @@ fn normalize(o: &Out, ids: &mut Ids, scratch: &str, cmd: &str) -> Out {
                 continue;
             }
             let mut l = line.to_string();
-            for (from, to) in [("  frozen", "  frozen")] {
-                l = l.replace(from, to);
-            }
             if let Some(i) = l.find("\txlated ") {
                 let end = l.find("memlock").unwrap_or(l.len());
                 l.replace_range(i..end, "\txlated <X>  <JIT>  ");
