@@ -8,6 +8,7 @@
 //! [`scenarios`] holds the seed question, answered on the simulator.
 
 pub mod backend;
+pub mod cli;
 pub mod divergence;
 pub mod scenario;
 pub mod scenarios;

@@ -214,4 +214,33 @@ fn main() {
     }
     loader();
     exec();
+    cli();
+}
+
+/// The `cli` bench: whole-process `prog load` of the seed object, bpfsim against bpftool
+/// (target: bpfsim faster, ratio bpftool/bpfsim > 1), and each tool's `version`.
+fn cli() {
+    println!();
+    println!(
+        "cli: whole-process prog load of seed_btf_lookup.o (us; ratio = bpftool/bpfsim, target > 1)"
+    );
+    let us = |id: &str| estimate_ns("cli", id).map(|v| v / 1e3);
+    let (ours, theirs) = (us("prog_load/bpfsim"), us("prog_load/bpftool"));
+    let r = ratio(theirs, ours);
+    println!(
+        "  prog load: bpfsim {} us  bpftool {} us  ratio {}  {}",
+        cell(ours),
+        cell(theirs),
+        cell(r),
+        match r {
+            Some(r) if r > 1.0 => "met",
+            Some(_) => "NOT MET",
+            None => "-",
+        }
+    );
+    println!(
+        "  version:   bpfsim {} us  bpftool {} us",
+        cell(us("version/bpfsim")),
+        cell(us("version/bpftool"))
+    );
 }

@@ -1,5 +1,7 @@
 //! Integration tests of the harness: scenarios, traces, snapshots, determinism.
 
+mod cli;
+mod cli_kernel;
 mod differential;
 mod differential_props;
 mod exec_props;
