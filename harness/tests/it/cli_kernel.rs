@@ -4,7 +4,7 @@
 //! (stdout, stderr, exit status) are compared after normalizing what differs by nature:
 //! ids (renumbered in order of appearance), load times, run durations. What the model does
 //! not do is normalized too, each named in [`normalize`]: JIT sizes, BTF ids and source
-//! lines, the verifier's instruction rewrites.
+//! lines, the addresses of kernel functions.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -42,6 +42,8 @@ const COMMANDS: &[&str] = &[
     "prog dump xlated pinned /sys/fs/bpf/p2",
     "prog dump xlated pinned /sys/fs/bpf/p2 opcodes",
     "-j prog dump xlated pinned /sys/fs/bpf/p2",
+    "prog dump xlated pinned /sys/fs/bpf/my_prog",
+    "prog dump xlated pinned /sys/fs/bpf/my_prog opcodes",
     "prog loadall $C/xdp_trivial.o /sys/fs/bpf/xt",
     "prog show pinned /sys/fs/bpf/xt/xdp_pass",
     "prog run pinned /sys/fs/bpf/xt/xdp_pass data_in $T/pkt64.bin",
@@ -199,9 +201,8 @@ fn drop_field(text: &str, key: &str) -> String {
 ///   `"jited":false` (bpftool's output for a kernel without a JIT image);
 /// - no BTF objects: `btf_id` fields and lines, and the BTF-derived lines of
 ///   `prog dump xlated` (the `int f(...):` signature, `; source` lines);
-/// - no verifier rewrites: the xlated size (`xlated 136B` / `"bytes_xlated":136`) of a
-///   program whose helper calls the kernel inlines; dumps are compared only for a program
-///   the verifier leaves alone.
+/// - kernel function addresses: a helper call the verifier bound to a kernel function
+///   prints as `call name#<address>`; the address is the kernel build's.
 fn normalize(o: &Out, ids: &mut Ids, scratch: &str, cmd: &str) -> Out {
     // Which id space the `id` fields and `N:` headers of this command's output belong to.
     let kind = if cmd
@@ -272,9 +273,25 @@ fn normalize(o: &Out, ids: &mut Ids, scratch: &str, cmd: &str) -> Out {
                 from = start;
             }
         }
-        // The model: no JIT, no BTF, no verifier rewrites.
+        // The model: no JIT, no BTF.
         let mut out = String::new();
+        let mut after_map_ref = false;
         for line in s.split_inclusive('\n') {
+            // `opcodes`: the raw bytes of an `ld_imm64` of a map carry its id in `imm`
+            // (bytes 4..8), renumbered above only where printed as `map[id:N]`.
+            let was_map_ref = std::mem::replace(&mut after_map_ref, line.contains("map[id:"));
+            if was_map_ref {
+                let t = line.trim_start();
+                let words: Vec<&str> = t.split_whitespace().collect();
+                if words.len() == 16 && words.iter().all(|w| w.len() == 2) {
+                    let indent = &line[..line.len() - t.len()];
+                    let masked: Vec<&str> = (0..16)
+                        .map(|k| if (4..8).contains(&k) { "<>" } else { words[k] })
+                        .collect();
+                    out.push_str(&format!("{indent}{}\n", masked.join(" ")));
+                    continue;
+                }
+            }
             let t = line.trim_start();
             if t.starts_with("btf_id ")
                 || t.starts_with("; ")
@@ -287,8 +304,19 @@ fn normalize(o: &Out, ids: &mut Ids, scratch: &str, cmd: &str) -> Out {
             }
             let mut l = line.to_string();
             if let Some(i) = l.find("\txlated ") {
-                let end = l.find("memlock").unwrap_or(l.len());
-                l.replace_range(i..end, "\txlated <X>  <JIT>  ");
+                let start = l[i + 1..].find("  ").map_or(l.len(), |e| i + 1 + e + 2);
+                let end = l.find("memlock").unwrap_or(l.len()).max(start);
+                l.replace_range(start..end, "<JIT>  ");
+            }
+            // A helper bound to a kernel function: `call name#<address>`; the address is the
+            // kernel build's (bpf-to-bpf calls, `call pc+N#...`, keep theirs).
+            if let Some(i) = l.find("call ").filter(|&i| !l[i..].starts_with("call pc")) {
+                if let Some(h) = l[i..].find('#').map(|h| i + h + 1) {
+                    let end = l[h..]
+                        .find(|c: char| !(c == '-' || c.is_ascii_digit()))
+                        .map_or(l.len(), |e| h + e);
+                    l.replace_range(h..end, "<K>");
+                }
             }
             if l.starts_with("\tbtf_id") {
                 continue;
@@ -297,7 +325,7 @@ fn normalize(o: &Out, ids: &mut Ids, scratch: &str, cmd: &str) -> Out {
             out.push_str(&l);
         }
         s = out;
-        for key in ["btf_id", "bytes_jited", "bytes_xlated"] {
+        for key in ["btf_id", "bytes_jited"] {
             s = drop_field(&s, key);
         }
         s = s
