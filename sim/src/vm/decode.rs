@@ -1,0 +1,1055 @@
+//! The pre-decoded form of a program, made once per [`Program`](super::Program) and cached in
+//! it: one [`Op`] per instruction slot, with registers checked, immediates sign-extended (or
+//! masked, for shifts), jump targets made absolute and checked against the program, and the
+//! length of the straight-line run that starts at each slot (what the interpreter charges to
+//! the instruction budget at once).
+//!
+//! The decoder never reports an error. A slot becomes a fast [`Op`] only when the reference
+//! path ([`Run::step`](super::interp)) would run it without any error that depends on the
+//! instruction alone (opcode, reserved fields, registers, `off`/`imm` variants, division by
+//! an immediate zero, jump target); everything else, valid or not, becomes [`Op::Slow`] or
+//! [`Op::SlowStraight`], which the interpreter hands to that reference path when (and if) the
+//! run reaches it. So a bad instruction is still reported at its own pc, only when reached,
+//! with the same error as before.
+
+use super::fields::check_reserved;
+use crate::prog::Insn;
+use crate::prog::insn::*;
+use crate::prog::opcodes::opcode_in_insntable;
+
+/// `bpf_tail_call`'s helper id: that call goes through the reference path.
+const BPF_FUNC_TAIL_CALL: i32 = 12;
+
+/// One pre-decoded instruction slot.
+///
+/// Register fields are at most 10 (9 for a written register); jump targets `t` are slots of
+/// the same program. `K` variants take an immediate, `X` variants a source register; `64` and
+/// `32` are the ALU / JMP class widths. 32-bit immediates are stored as the kernel's runtime
+/// uses them: `imm as u32` for ALU32, `imm as i64 as u64` for ALU64 and for jumps (a JMP32
+/// compare uses the low half of that, which is `imm as u32`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // the variants are named after the instructions they run
+pub(super) enum Op {
+    Add64K {
+        d: u8,
+        k: u64,
+    },
+    Sub64K {
+        d: u8,
+        k: u64,
+    },
+    Mul64K {
+        d: u8,
+        k: u64,
+    },
+    /// `k != 0`.
+    Div64K {
+        d: u8,
+        k: u64,
+    },
+    /// `k != 0`.
+    Mod64K {
+        d: u8,
+        k: u64,
+    },
+    Or64K {
+        d: u8,
+        k: u64,
+    },
+    And64K {
+        d: u8,
+        k: u64,
+    },
+    Xor64K {
+        d: u8,
+        k: u64,
+    },
+    /// `k` already masked to 63.
+    Lsh64K {
+        d: u8,
+        k: u32,
+    },
+    Rsh64K {
+        d: u8,
+        k: u32,
+    },
+    Arsh64K {
+        d: u8,
+        k: u32,
+    },
+    Mov64K {
+        d: u8,
+        k: u64,
+    },
+    Add64X {
+        d: u8,
+        s: u8,
+    },
+    Sub64X {
+        d: u8,
+        s: u8,
+    },
+    Mul64X {
+        d: u8,
+        s: u8,
+    },
+    Div64X {
+        d: u8,
+        s: u8,
+    },
+    Mod64X {
+        d: u8,
+        s: u8,
+    },
+    Or64X {
+        d: u8,
+        s: u8,
+    },
+    And64X {
+        d: u8,
+        s: u8,
+    },
+    Xor64X {
+        d: u8,
+        s: u8,
+    },
+    Lsh64X {
+        d: u8,
+        s: u8,
+    },
+    Rsh64X {
+        d: u8,
+        s: u8,
+    },
+    Arsh64X {
+        d: u8,
+        s: u8,
+    },
+    Mov64X {
+        d: u8,
+        s: u8,
+    },
+    Neg64 {
+        d: u8,
+    },
+    Add32K {
+        d: u8,
+        k: u32,
+    },
+    Sub32K {
+        d: u8,
+        k: u32,
+    },
+    Mul32K {
+        d: u8,
+        k: u32,
+    },
+    /// `k != 0`.
+    Div32K {
+        d: u8,
+        k: u32,
+    },
+    /// `k != 0`.
+    Mod32K {
+        d: u8,
+        k: u32,
+    },
+    Or32K {
+        d: u8,
+        k: u32,
+    },
+    And32K {
+        d: u8,
+        k: u32,
+    },
+    Xor32K {
+        d: u8,
+        k: u32,
+    },
+    /// `k` already masked to 31.
+    Lsh32K {
+        d: u8,
+        k: u32,
+    },
+    Rsh32K {
+        d: u8,
+        k: u32,
+    },
+    Arsh32K {
+        d: u8,
+        k: u32,
+    },
+    Mov32K {
+        d: u8,
+        k: u32,
+    },
+    Add32X {
+        d: u8,
+        s: u8,
+    },
+    Sub32X {
+        d: u8,
+        s: u8,
+    },
+    Mul32X {
+        d: u8,
+        s: u8,
+    },
+    Div32X {
+        d: u8,
+        s: u8,
+    },
+    Mod32X {
+        d: u8,
+        s: u8,
+    },
+    Or32X {
+        d: u8,
+        s: u8,
+    },
+    And32X {
+        d: u8,
+        s: u8,
+    },
+    Xor32X {
+        d: u8,
+        s: u8,
+    },
+    Lsh32X {
+        d: u8,
+        s: u8,
+    },
+    Rsh32X {
+        d: u8,
+        s: u8,
+    },
+    Arsh32X {
+        d: u8,
+        s: u8,
+    },
+    Mov32X {
+        d: u8,
+        s: u8,
+    },
+    Neg32 {
+        d: u8,
+    },
+    /// Any other valid ALU64 instruction (`sdiv`, `smod`, `movsx`) with an immediate, through
+    /// [`alu64`](super::alu::alu64).
+    Alu64K {
+        op: u8,
+        d: u8,
+        off: i16,
+        k: u64,
+    },
+    /// The same with a source register.
+    Alu64X {
+        op: u8,
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    /// Any other valid ALU32 instruction, through [`alu32`](super::alu::alu32).
+    Alu32K {
+        op: u8,
+        d: u8,
+        off: i16,
+        k: u32,
+    },
+    /// The same with a source register.
+    Alu32X {
+        op: u8,
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    /// `le`/`be`/`bswap` of `bits` (16, 32, 64); `swap` for `be` and ALU64's `bswap`.
+    Swap {
+        d: u8,
+        bits: u8,
+        swap: bool,
+    },
+    LdxB {
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    LdxH {
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    LdxW {
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    LdxDW {
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    LdxSB {
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    LdxSH {
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    LdxSW {
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    StB {
+        d: u8,
+        off: i16,
+        k: u64,
+    },
+    StH {
+        d: u8,
+        off: i16,
+        k: u64,
+    },
+    StW {
+        d: u8,
+        off: i16,
+        k: u64,
+    },
+    StDW {
+        d: u8,
+        off: i16,
+        k: u64,
+    },
+    StxB {
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    StxH {
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    StxW {
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    StxDW {
+        d: u8,
+        s: u8,
+        off: i16,
+    },
+    /// `ld_imm64` of a constant (src_reg 0); takes two slots.
+    LdImm64 {
+        d: u8,
+        k: u64,
+    },
+    Ja {
+        t: u32,
+    },
+    Jeq64K {
+        d: u8,
+        k: u64,
+        t: u32,
+    },
+    Jne64K {
+        d: u8,
+        k: u64,
+        t: u32,
+    },
+    Jgt64K {
+        d: u8,
+        k: u64,
+        t: u32,
+    },
+    Jge64K {
+        d: u8,
+        k: u64,
+        t: u32,
+    },
+    Jlt64K {
+        d: u8,
+        k: u64,
+        t: u32,
+    },
+    Jle64K {
+        d: u8,
+        k: u64,
+        t: u32,
+    },
+    Jset64K {
+        d: u8,
+        k: u64,
+        t: u32,
+    },
+    Jsgt64K {
+        d: u8,
+        k: u64,
+        t: u32,
+    },
+    Jsge64K {
+        d: u8,
+        k: u64,
+        t: u32,
+    },
+    Jslt64K {
+        d: u8,
+        k: u64,
+        t: u32,
+    },
+    Jsle64K {
+        d: u8,
+        k: u64,
+        t: u32,
+    },
+    Jeq64X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jne64X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jgt64X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jge64X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jlt64X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jle64X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jset64X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jsgt64X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jsge64X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jslt64X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jsle64X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jeq32K {
+        d: u8,
+        k: u32,
+        t: u32,
+    },
+    Jne32K {
+        d: u8,
+        k: u32,
+        t: u32,
+    },
+    Jgt32K {
+        d: u8,
+        k: u32,
+        t: u32,
+    },
+    Jge32K {
+        d: u8,
+        k: u32,
+        t: u32,
+    },
+    Jlt32K {
+        d: u8,
+        k: u32,
+        t: u32,
+    },
+    Jle32K {
+        d: u8,
+        k: u32,
+        t: u32,
+    },
+    Jset32K {
+        d: u8,
+        k: u32,
+        t: u32,
+    },
+    Jsgt32K {
+        d: u8,
+        k: u32,
+        t: u32,
+    },
+    Jsge32K {
+        d: u8,
+        k: u32,
+        t: u32,
+    },
+    Jslt32K {
+        d: u8,
+        k: u32,
+        t: u32,
+    },
+    Jsle32K {
+        d: u8,
+        k: u32,
+        t: u32,
+    },
+    Jeq32X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jne32X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jgt32X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jge32X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jlt32X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jle32X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jset32X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jsgt32X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jsge32X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jslt32X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    Jsle32X {
+        d: u8,
+        s: u8,
+        t: u32,
+    },
+    /// `call id`, a helper (src_reg 0, not `bpf_tail_call`).
+    Helper {
+        id: i32,
+    },
+    Exit,
+    /// Run by the reference path; may change the pc or end the run (calls, `may_goto`,
+    /// `LD_ABS`, jumps with a bad target, invalid JMP-class instructions).
+    Slow,
+    /// Run by the reference path; never changes the pc except to the next instruction (one
+    /// slot, two for an `ld_imm64`) or by an error (atomics, `ld_imm64` of a map, invalid
+    /// ALU / load / store instructions).
+    SlowStraight,
+    /// One past the last slot: the run fell off the end.
+    End,
+}
+
+impl Op {
+    /// Whether the op ends a straight-line run: after it, the budget is charged again.
+    fn ends_run(self) -> bool {
+        matches!(
+            self,
+            Op::Ja { .. }
+                | Op::Jeq64K { .. }
+                | Op::Jne64K { .. }
+                | Op::Jgt64K { .. }
+                | Op::Jge64K { .. }
+                | Op::Jlt64K { .. }
+                | Op::Jle64K { .. }
+                | Op::Jset64K { .. }
+                | Op::Jsgt64K { .. }
+                | Op::Jsge64K { .. }
+                | Op::Jslt64K { .. }
+                | Op::Jsle64K { .. }
+                | Op::Jeq64X { .. }
+                | Op::Jne64X { .. }
+                | Op::Jgt64X { .. }
+                | Op::Jge64X { .. }
+                | Op::Jlt64X { .. }
+                | Op::Jle64X { .. }
+                | Op::Jset64X { .. }
+                | Op::Jsgt64X { .. }
+                | Op::Jsge64X { .. }
+                | Op::Jslt64X { .. }
+                | Op::Jsle64X { .. }
+                | Op::Jeq32K { .. }
+                | Op::Jne32K { .. }
+                | Op::Jgt32K { .. }
+                | Op::Jge32K { .. }
+                | Op::Jlt32K { .. }
+                | Op::Jle32K { .. }
+                | Op::Jset32K { .. }
+                | Op::Jsgt32K { .. }
+                | Op::Jsge32K { .. }
+                | Op::Jslt32K { .. }
+                | Op::Jsle32K { .. }
+                | Op::Jeq32X { .. }
+                | Op::Jne32X { .. }
+                | Op::Jgt32X { .. }
+                | Op::Jge32X { .. }
+                | Op::Jlt32X { .. }
+                | Op::Jle32X { .. }
+                | Op::Jset32X { .. }
+                | Op::Jsgt32X { .. }
+                | Op::Jsge32X { .. }
+                | Op::Jslt32X { .. }
+                | Op::Jsle32X { .. }
+                | Op::Helper { .. }
+                | Op::Exit
+                | Op::Slow
+                | Op::End
+        )
+    }
+}
+
+/// A program, pre-decoded: `ops[pc]` for every slot plus [`Op::End`] at `ops[len]`, and
+/// `run_len[pc]`: how many instructions execute from `pc` up to and including the first op
+/// that ends a run (or up to the end of the program), if none of them fails.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(super) ops: Box<[Op]>,
+    pub(super) run_len: Box<[u32]>,
+}
+
+impl Decoded {
+    /// Decodes `insns`.
+    pub(crate) fn new(insns: &[Insn]) -> Decoded {
+        let len = insns.len();
+        let mut ops: Vec<Op> = (0..len).map(|pc| decode(insns, pc)).collect();
+        ops.push(Op::End);
+        let mut run_len = vec![0u32; len + 1];
+        for pc in (0..len).rev() {
+            let next = pc + width(insns, &ops, pc);
+            run_len[pc] = if ops[pc].ends_run() || next > len {
+                1
+            } else {
+                run_len[next].saturating_add(1)
+            };
+        }
+        Decoded {
+            ops: ops.into_boxed_slice(),
+            run_len: run_len.into_boxed_slice(),
+        }
+    }
+
+    /// How many instructions a straight-line run from `start` executes up to and including
+    /// `pc` (the interpreter's exact count when a run stops early).
+    pub(super) fn steps(&self, insns: &[Insn], start: usize, pc: usize) -> u64 {
+        let (mut q, mut n) = (start, 0u64);
+        while q <= pc && q < insns.len() {
+            n += 1;
+            q += width(insns, &self.ops, q);
+        }
+        n
+    }
+
+    /// The last instruction of the straight-line run from `start` that reached the end.
+    pub(super) fn last_before_end(&self, insns: &[Insn], start: usize) -> usize {
+        let mut q = start;
+        loop {
+            let next = q + width(insns, &self.ops, q);
+            if next >= insns.len() {
+                return q;
+            }
+            q = next;
+        }
+    }
+}
+
+/// Slots a non-failing straight-line op at `pc` advances by.
+fn width(insns: &[Insn], ops: &[Op], pc: usize) -> usize {
+    match ops[pc] {
+        Op::LdImm64 { .. } => 2,
+        Op::SlowStraight if insns[pc].code == LD_IMM64 => 2,
+        _ => 1,
+    }
+}
+
+/// `rel` from `pc` as an absolute slot, if it is one.
+fn target(len: usize, pc: usize, rel: i64) -> Option<u32> {
+    let t = pc as i64 + 1 + rel;
+    (0..len as i64)
+        .contains(&t)
+        .then(|| u32::try_from(t).ok())
+        .flatten()
+}
+
+fn straight_or_slow(insn: &Insn) -> Op {
+    match insn.class() {
+        BPF_ALU | BPF_ALU64 | BPF_LDX | BPF_ST | BPF_STX => Op::SlowStraight,
+        _ if insn.code == LD_IMM64 => Op::SlowStraight,
+        _ => Op::Slow,
+    }
+}
+
+/// The op for slot `pc`.
+fn decode(insns: &[Insn], pc: usize) -> Op {
+    let insn = &insns[pc];
+    if !opcode_in_insntable(insn.code) || check_reserved(insn).is_err() {
+        return straight_or_slow(insn);
+    }
+    let fast = match insn.class() {
+        BPF_ALU64 => alu64(insn),
+        BPF_ALU => alu32(insn),
+        BPF_JMP | BPF_JMP32 => jmp(insns.len(), pc, insn),
+        BPF_LDX => ldx(insn),
+        BPF_ST | BPF_STX => store(insn),
+        _ => ld_imm64(insns, pc),
+    };
+    fast.unwrap_or_else(|| straight_or_slow(insn))
+}
+
+/// Whether `r` may be read / written.
+fn readable(r: u8) -> bool {
+    r <= 10
+}
+
+fn writable(r: u8) -> bool {
+    r <= 9
+}
+
+/// The checks `Run::alu` makes, before the arithmetic: `None` if it would fail.
+fn alu_ok(insn: &Insn, is64: bool) -> Option<()> {
+    let o = op(insn.code);
+    let x = src_kind(insn.code) == BPF_X;
+    if !writable(insn.dst) {
+        return None;
+    }
+    if o == BPF_END {
+        return (insn.off == 0 && matches!(insn.imm, 16 | 32 | 64)).then_some(());
+    }
+    if x && !readable(insn.src) {
+        return None;
+    }
+    let off_ok = match o {
+        BPF_DIV | BPF_MOD => matches!(insn.off, 0 | 1),
+        BPF_MOV if x => matches!(insn.off, 0 | 8 | 16) || (is64 && insn.off == 32),
+        _ => insn.off == 0,
+    };
+    if !off_ok || (!x && insn.imm == 0 && matches!(o, BPF_DIV | BPF_MOD)) {
+        return None;
+    }
+    Some(())
+}
+
+fn alu64(insn: &Insn) -> Option<Op> {
+    alu_ok(insn, true)?;
+    let (d, s, o, off) = (insn.dst, insn.src, op(insn.code), insn.off);
+    let k = insn.imm as i64 as u64;
+    let sh = (insn.imm as u32) & 63;
+    Some(if src_kind(insn.code) == BPF_X && o != BPF_END {
+        match (o, off) {
+            (BPF_ADD, 0) => Op::Add64X { d, s },
+            (BPF_SUB, 0) => Op::Sub64X { d, s },
+            (BPF_MUL, 0) => Op::Mul64X { d, s },
+            (BPF_DIV, 0) => Op::Div64X { d, s },
+            (BPF_MOD, 0) => Op::Mod64X { d, s },
+            (BPF_OR, 0) => Op::Or64X { d, s },
+            (BPF_AND, 0) => Op::And64X { d, s },
+            (BPF_XOR, 0) => Op::Xor64X { d, s },
+            (BPF_LSH, 0) => Op::Lsh64X { d, s },
+            (BPF_RSH, 0) => Op::Rsh64X { d, s },
+            (BPF_ARSH, 0) => Op::Arsh64X { d, s },
+            (BPF_MOV, 0) => Op::Mov64X { d, s },
+            (op, off) => Op::Alu64X { op, d, s, off },
+        }
+    } else {
+        match (o, off) {
+            (BPF_ADD, 0) => Op::Add64K { d, k },
+            (BPF_SUB, 0) => Op::Sub64K { d, k },
+            (BPF_MUL, 0) => Op::Mul64K { d, k },
+            (BPF_DIV, 0) => Op::Div64K { d, k },
+            (BPF_MOD, 0) => Op::Mod64K { d, k },
+            (BPF_OR, 0) => Op::Or64K { d, k },
+            (BPF_AND, 0) => Op::And64K { d, k },
+            (BPF_XOR, 0) => Op::Xor64K { d, k },
+            (BPF_LSH, 0) => Op::Lsh64K { d, k: sh },
+            (BPF_RSH, 0) => Op::Rsh64K { d, k: sh },
+            (BPF_ARSH, 0) => Op::Arsh64K { d, k: sh },
+            (BPF_MOV, 0) => Op::Mov64K { d, k },
+            (BPF_NEG, 0) => Op::Neg64 { d },
+            // ALU64's only byte swap is `bswap`.
+            (BPF_END, _) => Op::Swap {
+                d,
+                bits: insn.imm as u8,
+                swap: true,
+            },
+            (op, off) => Op::Alu64K { op, d, off, k },
+        }
+    })
+}
+
+fn alu32(insn: &Insn) -> Option<Op> {
+    alu_ok(insn, false)?;
+    let (d, s, o, off) = (insn.dst, insn.src, op(insn.code), insn.off);
+    let k = insn.imm as u32;
+    let sh = k & 31;
+    if o == BPF_END {
+        return Some(Op::Swap {
+            d,
+            bits: insn.imm as u8,
+            swap: src_kind(insn.code) == BPF_TO_BE,
+        });
+    }
+    Some(if src_kind(insn.code) == BPF_X {
+        match (o, off) {
+            (BPF_ADD, 0) => Op::Add32X { d, s },
+            (BPF_SUB, 0) => Op::Sub32X { d, s },
+            (BPF_MUL, 0) => Op::Mul32X { d, s },
+            (BPF_DIV, 0) => Op::Div32X { d, s },
+            (BPF_MOD, 0) => Op::Mod32X { d, s },
+            (BPF_OR, 0) => Op::Or32X { d, s },
+            (BPF_AND, 0) => Op::And32X { d, s },
+            (BPF_XOR, 0) => Op::Xor32X { d, s },
+            (BPF_LSH, 0) => Op::Lsh32X { d, s },
+            (BPF_RSH, 0) => Op::Rsh32X { d, s },
+            (BPF_ARSH, 0) => Op::Arsh32X { d, s },
+            (BPF_MOV, 0) => Op::Mov32X { d, s },
+            (op, off) => Op::Alu32X { op, d, s, off },
+        }
+    } else {
+        match (o, off) {
+            (BPF_ADD, 0) => Op::Add32K { d, k },
+            (BPF_SUB, 0) => Op::Sub32K { d, k },
+            (BPF_MUL, 0) => Op::Mul32K { d, k },
+            (BPF_DIV, 0) => Op::Div32K { d, k },
+            (BPF_MOD, 0) => Op::Mod32K { d, k },
+            (BPF_OR, 0) => Op::Or32K { d, k },
+            (BPF_AND, 0) => Op::And32K { d, k },
+            (BPF_XOR, 0) => Op::Xor32K { d, k },
+            (BPF_LSH, 0) => Op::Lsh32K { d, k: sh },
+            (BPF_RSH, 0) => Op::Rsh32K { d, k: sh },
+            (BPF_ARSH, 0) => Op::Arsh32K { d, k: sh },
+            (BPF_MOV, 0) => Op::Mov32K { d, k },
+            (BPF_NEG, 0) => Op::Neg32 { d },
+            (op, off) => Op::Alu32K { op, d, off, k },
+        }
+    })
+}
+
+fn jmp(len: usize, pc: usize, insn: &Insn) -> Option<Op> {
+    let is32 = insn.class() == BPF_JMP32;
+    let o = op(insn.code);
+    match o {
+        BPF_JA => {
+            let rel = if is32 {
+                insn.imm as i64
+            } else {
+                insn.off as i64
+            };
+            return Some(Op::Ja {
+                t: target(len, pc, rel)?,
+            });
+        }
+        BPF_CALL if insn.src == 0 && insn.imm != BPF_FUNC_TAIL_CALL => {
+            return Some(Op::Helper { id: insn.imm });
+        }
+        BPF_EXIT => return Some(Op::Exit),
+        BPF_CALL | BPF_JCOND => return None,
+        _ => {}
+    }
+    let x = src_kind(insn.code) == BPF_X;
+    if !readable(insn.dst) || (x && !readable(insn.src)) {
+        return None;
+    }
+    let t = target(len, pc, insn.off as i64)?;
+    let (d, s) = (insn.dst, insn.src);
+    let k = insn.imm as i64 as u64;
+    let k32 = insn.imm as u32;
+    Some(match (is32, x, o) {
+        (false, false, BPF_JEQ) => Op::Jeq64K { d, k, t },
+        (false, false, BPF_JNE) => Op::Jne64K { d, k, t },
+        (false, false, BPF_JGT) => Op::Jgt64K { d, k, t },
+        (false, false, BPF_JGE) => Op::Jge64K { d, k, t },
+        (false, false, BPF_JLT) => Op::Jlt64K { d, k, t },
+        (false, false, BPF_JLE) => Op::Jle64K { d, k, t },
+        (false, false, BPF_JSET) => Op::Jset64K { d, k, t },
+        (false, false, BPF_JSGT) => Op::Jsgt64K { d, k, t },
+        (false, false, BPF_JSGE) => Op::Jsge64K { d, k, t },
+        (false, false, BPF_JSLT) => Op::Jslt64K { d, k, t },
+        (false, false, BPF_JSLE) => Op::Jsle64K { d, k, t },
+        (false, true, BPF_JEQ) => Op::Jeq64X { d, s, t },
+        (false, true, BPF_JNE) => Op::Jne64X { d, s, t },
+        (false, true, BPF_JGT) => Op::Jgt64X { d, s, t },
+        (false, true, BPF_JGE) => Op::Jge64X { d, s, t },
+        (false, true, BPF_JLT) => Op::Jlt64X { d, s, t },
+        (false, true, BPF_JLE) => Op::Jle64X { d, s, t },
+        (false, true, BPF_JSET) => Op::Jset64X { d, s, t },
+        (false, true, BPF_JSGT) => Op::Jsgt64X { d, s, t },
+        (false, true, BPF_JSGE) => Op::Jsge64X { d, s, t },
+        (false, true, BPF_JSLT) => Op::Jslt64X { d, s, t },
+        (false, true, BPF_JSLE) => Op::Jsle64X { d, s, t },
+        (true, false, BPF_JEQ) => Op::Jeq32K { d, k: k32, t },
+        (true, false, BPF_JNE) => Op::Jne32K { d, k: k32, t },
+        (true, false, BPF_JGT) => Op::Jgt32K { d, k: k32, t },
+        (true, false, BPF_JGE) => Op::Jge32K { d, k: k32, t },
+        (true, false, BPF_JLT) => Op::Jlt32K { d, k: k32, t },
+        (true, false, BPF_JLE) => Op::Jle32K { d, k: k32, t },
+        (true, false, BPF_JSET) => Op::Jset32K { d, k: k32, t },
+        (true, false, BPF_JSGT) => Op::Jsgt32K { d, k: k32, t },
+        (true, false, BPF_JSGE) => Op::Jsge32K { d, k: k32, t },
+        (true, false, BPF_JSLT) => Op::Jslt32K { d, k: k32, t },
+        (true, false, BPF_JSLE) => Op::Jsle32K { d, k: k32, t },
+        (true, true, BPF_JEQ) => Op::Jeq32X { d, s, t },
+        (true, true, BPF_JNE) => Op::Jne32X { d, s, t },
+        (true, true, BPF_JGT) => Op::Jgt32X { d, s, t },
+        (true, true, BPF_JGE) => Op::Jge32X { d, s, t },
+        (true, true, BPF_JLT) => Op::Jlt32X { d, s, t },
+        (true, true, BPF_JLE) => Op::Jle32X { d, s, t },
+        (true, true, BPF_JSET) => Op::Jset32X { d, s, t },
+        (true, true, BPF_JSGT) => Op::Jsgt32X { d, s, t },
+        (true, true, BPF_JSGE) => Op::Jsge32X { d, s, t },
+        (true, true, BPF_JSLT) => Op::Jslt32X { d, s, t },
+        (true, true, BPF_JSLE) => Op::Jsle32X { d, s, t },
+        _ => return None,
+    })
+}
+
+fn ldx(insn: &Insn) -> Option<Op> {
+    if !writable(insn.dst) || !readable(insn.src) {
+        return None;
+    }
+    let (d, s, off) = (insn.dst, insn.src, insn.off);
+    Some(match (mode(insn.code), size(insn.code)) {
+        (BPF_MEM, BPF_B) => Op::LdxB { d, s, off },
+        (BPF_MEM, BPF_H) => Op::LdxH { d, s, off },
+        (BPF_MEM, BPF_W) => Op::LdxW { d, s, off },
+        (BPF_MEM, BPF_DW) => Op::LdxDW { d, s, off },
+        (BPF_MEMSX, BPF_B) => Op::LdxSB { d, s, off },
+        (BPF_MEMSX, BPF_H) => Op::LdxSH { d, s, off },
+        (BPF_MEMSX, BPF_W) => Op::LdxSW { d, s, off },
+        _ => return None,
+    })
+}
+
+fn store(insn: &Insn) -> Option<Op> {
+    if mode(insn.code) != BPF_MEM || !readable(insn.dst) {
+        return None;
+    }
+    let (d, s, off) = (insn.dst, insn.src, insn.off);
+    if insn.class() == BPF_ST {
+        let k = insn.imm as i64 as u64;
+        return Some(match size(insn.code) {
+            BPF_B => Op::StB { d, off, k },
+            BPF_H => Op::StH { d, off, k },
+            BPF_W => Op::StW { d, off, k },
+            _ => Op::StDW { d, off, k },
+        });
+    }
+    if !readable(s) {
+        return None;
+    }
+    Some(match size(insn.code) {
+        BPF_B => Op::StxB { d, s, off },
+        BPF_H => Op::StxH { d, s, off },
+        BPF_W => Op::StxW { d, s, off },
+        _ => Op::StxDW { d, s, off },
+    })
+}
+
+/// A complete, constant `ld_imm64` (the checks of `Run::ld`, in its order).
+fn ld_imm64(insns: &[Insn], pc: usize) -> Option<Op> {
+    let insn = &insns[pc];
+    if insn.code != LD_IMM64 || insn.src != 0 || !writable(insn.dst) {
+        return None;
+    }
+    let next = insns.get(pc + 1)?;
+    if next.code != 0 || next.dst != 0 || next.src != 0 || next.off != 0 {
+        return None;
+    }
+    Some(Op::LdImm64 {
+        d: insn.dst,
+        k: insn.imm as u32 as u64 | (next.imm as u32 as u64) << 32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_op_is_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Op>(), 16);
+    }
+
+    #[test]
+    fn runs_end_at_jumps_and_count_ld_imm64_once() {
+        let [l0, l1] = Insn::ld_imm64(1, 5);
+        let p = [
+            Insn::mov64_imm(0, 0),
+            l0,
+            l1,
+            Insn::alu64_imm(BPF_ADD, 0, 1),
+            Insn::jeq_imm(0, 3, -2),
+            Insn::mov64_imm(0, 1),
+        ];
+        let d = Decoded::new(&p);
+        assert_eq!(&d.run_len[..], &[4, 3, 1, 2, 1, 1, 0]);
+        assert_eq!(d.ops[6], Op::End);
+        assert_eq!(d.steps(&p, 0, 3), 3);
+        assert_eq!(d.last_before_end(&p, 5), 5);
+        // A jump out of the program, division by an immediate 0 and a write to r10 are left
+        // to the reference path, which reports them when reached.
+        let bad = [
+            Insn::ja(7),
+            Insn::alu64_imm(BPF_DIV, 0, 0),
+            Insn::mov64_imm(10, 0),
+            Insn::raw(0xff, 0, 0, 0, 0),
+        ];
+        let d = Decoded::new(&bad);
+        assert_eq!(
+            &d.ops[..],
+            &[
+                Op::Slow,
+                Op::SlowStraight,
+                Op::SlowStraight,
+                Op::SlowStraight,
+                Op::End
+            ]
+        );
+    }
+}
