@@ -572,6 +572,38 @@ pub(super) enum Op {
         s: u8,
         t: u32,
     },
+    /// Two instructions fused (the op of the second slot stays as it is, for jumps to it):
+    /// `d = s` then `d = d bin k` (`k` sign-extended; masked for shifts).
+    Mov3K {
+        bin: Bin,
+        d: u8,
+        s: u8,
+        k: i32,
+    },
+    /// Fused: `d = s` then `d = d bin s2`.
+    Mov3X {
+        bin: Bin,
+        d: u8,
+        s: u8,
+        s2: u8,
+    },
+    /// Fused: `d += add` then `if d cond k goto t` (64-bit, both immediates sign-extended):
+    /// a loop counter's step and test.
+    AddJK {
+        d: u8,
+        cond: Cond,
+        add: i32,
+        k: i32,
+        t: u32,
+    },
+    /// Fused: `d += add` then `if d cond s goto t` (64-bit).
+    AddJX {
+        d: u8,
+        cond: Cond,
+        s: u8,
+        add: i32,
+        t: u32,
+    },
     /// `call id`, a helper (src_reg 0, not `bpf_tail_call`).
     Helper {
         id: i32,
@@ -588,12 +620,105 @@ pub(super) enum Op {
     End,
 }
 
+/// The ALU64 operation of a fused [`Op::Mov3K`] / [`Op::Mov3X`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub(super) enum Bin {
+    Add,
+    Sub,
+    Mul,
+    Or,
+    And,
+    Xor,
+    Lsh,
+    Rsh,
+    Arsh,
+}
+
+impl Bin {
+    /// `a bin b` with ALU64 semantics (shift amounts masked to 63).
+    #[inline(always)]
+    pub(super) fn apply(self, a: u64, b: u64) -> u64 {
+        match self {
+            Bin::Add => a.wrapping_add(b),
+            Bin::Sub => a.wrapping_sub(b),
+            Bin::Mul => a.wrapping_mul(b),
+            Bin::Or => a | b,
+            Bin::And => a & b,
+            Bin::Xor => a ^ b,
+            Bin::Lsh => a.wrapping_shl(b as u32),
+            Bin::Rsh => a.wrapping_shr(b as u32),
+            Bin::Arsh => (a as i64).wrapping_shr(b as u32) as u64,
+        }
+    }
+}
+
+/// The condition of a fused [`Op::AddJK`] / [`Op::AddJX`] (a 64-bit compare).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub(super) enum Cond {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Set,
+    Sgt,
+    Sge,
+    Slt,
+    Sle,
+}
+
+impl Cond {
+    /// Whether the jump is taken for `a` (dst) and `b` (src or immediate).
+    #[inline(always)]
+    pub(super) fn test(self, a: u64, b: u64) -> bool {
+        let (sa, sb) = (a as i64, b as i64);
+        match self {
+            Cond::Eq => a == b,
+            Cond::Ne => a != b,
+            Cond::Gt => a > b,
+            Cond::Ge => a >= b,
+            Cond::Lt => a < b,
+            Cond::Le => a <= b,
+            Cond::Set => a & b != 0,
+            Cond::Sgt => sa > sb,
+            Cond::Sge => sa >= sb,
+            Cond::Slt => sa < sb,
+            Cond::Sle => sa <= sb,
+        }
+    }
+}
+
 impl Op {
+    /// Instruction slots the op covers when it does not jump.
+    fn width(self) -> usize {
+        match self {
+            Op::LdImm64 { .. }
+            | Op::Mov3K { .. }
+            | Op::Mov3X { .. }
+            | Op::AddJK { .. }
+            | Op::AddJX { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// Instructions the op executes (fused ops: two).
+    pub(super) fn insns(self) -> u64 {
+        match self {
+            Op::Mov3K { .. } | Op::Mov3X { .. } | Op::AddJK { .. } | Op::AddJX { .. } => 2,
+            _ => 1,
+        }
+    }
+
     /// Whether the op ends a straight-line run: after it, the budget is charged again.
     fn ends_run(self) -> bool {
         matches!(
             self,
             Op::Ja { .. }
+                | Op::AddJK { .. }
+                | Op::AddJX { .. }
                 | Op::Jeq64K { .. }
                 | Op::Jne64K { .. }
                 | Op::Jgt64K { .. }
@@ -661,13 +786,20 @@ impl Decoded {
         let len = insns.len();
         let mut ops: Vec<Op> = (0..len).map(|pc| decode(insns, pc)).collect();
         ops.push(Op::End);
+        for pc in 0..len.saturating_sub(1) {
+            if let Some(f) = fuse(ops[pc], ops[pc + 1]) {
+                ops[pc] = f;
+            }
+        }
         let mut run_len = vec![0u32; len + 1];
         for pc in (0..len).rev() {
+            let op = ops[pc];
             let next = pc + width(insns, &ops, pc);
-            run_len[pc] = if ops[pc].ends_run() || next > len {
-                1
+            let n = op.insns() as u32;
+            run_len[pc] = if op.ends_run() || next > len {
+                n
             } else {
-                run_len[next].saturating_add(1)
+                run_len[next].saturating_add(n)
             };
         }
         Decoded {
@@ -681,7 +813,7 @@ impl Decoded {
     pub(super) fn steps(&self, insns: &[Insn], start: usize, pc: usize) -> u64 {
         let (mut q, mut n) = (start, 0u64);
         while q <= pc && q < insns.len() {
-            n += 1;
+            n += self.ops[q].insns();
             q += width(insns, &self.ops, q);
         }
         n
@@ -693,7 +825,8 @@ impl Decoded {
         loop {
             let next = q + width(insns, &self.ops, q);
             if next >= insns.len() {
-                return q;
+                // A fused op's last instruction is its second slot.
+                return q + self.ops[q].insns() as usize - 1;
             }
             q = next;
         }
@@ -703,10 +836,89 @@ impl Decoded {
 /// Slots a non-failing straight-line op at `pc` advances by.
 fn width(insns: &[Insn], ops: &[Op], pc: usize) -> usize {
     match ops[pc] {
-        Op::LdImm64 { .. } => 2,
         Op::SlowStraight if insns[pc].code == LD_IMM64 => 2,
-        _ => 1,
+        op => op.width(),
     }
+}
+
+/// Two adjacent fast ops as one, where clang's code has a common pair: a register copy then
+/// an operation on the copy (three-address code), and a counter's step then its test.
+fn fuse(a: Op, b: Op) -> Option<Op> {
+    let k32 = |k: u64| i32::try_from(k as i64).ok();
+    Some(match (a, b) {
+        (Op::Mov64X { d, s }, b) => {
+            let (bin, d2, rhs) = match b {
+                Op::Add64K { d, k } => (Bin::Add, d, Ok(k32(k)?)),
+                Op::Sub64K { d, k } => (Bin::Sub, d, Ok(k32(k)?)),
+                Op::Mul64K { d, k } => (Bin::Mul, d, Ok(k32(k)?)),
+                Op::Or64K { d, k } => (Bin::Or, d, Ok(k32(k)?)),
+                Op::And64K { d, k } => (Bin::And, d, Ok(k32(k)?)),
+                Op::Xor64K { d, k } => (Bin::Xor, d, Ok(k32(k)?)),
+                Op::Lsh64K { d, k } => (Bin::Lsh, d, Ok(k as i32)),
+                Op::Rsh64K { d, k } => (Bin::Rsh, d, Ok(k as i32)),
+                Op::Arsh64K { d, k } => (Bin::Arsh, d, Ok(k as i32)),
+                Op::Add64X { d, s } => (Bin::Add, d, Err(s)),
+                Op::Sub64X { d, s } => (Bin::Sub, d, Err(s)),
+                Op::Mul64X { d, s } => (Bin::Mul, d, Err(s)),
+                Op::Or64X { d, s } => (Bin::Or, d, Err(s)),
+                Op::And64X { d, s } => (Bin::And, d, Err(s)),
+                Op::Xor64X { d, s } => (Bin::Xor, d, Err(s)),
+                Op::Lsh64X { d, s } => (Bin::Lsh, d, Err(s)),
+                Op::Rsh64X { d, s } => (Bin::Rsh, d, Err(s)),
+                Op::Arsh64X { d, s } => (Bin::Arsh, d, Err(s)),
+                _ => return None,
+            };
+            if d2 != d {
+                return None;
+            }
+            match rhs {
+                Ok(k) => Op::Mov3K { bin, d, s, k },
+                Err(s2) => Op::Mov3X { bin, d, s, s2 },
+            }
+        }
+        (Op::Add64K { d, k: add }, b) => {
+            let add = k32(add)?;
+            let (cond, d2, rhs, t) = match b {
+                Op::Jeq64K { d, k, t } => (Cond::Eq, d, Ok(k), t),
+                Op::Jne64K { d, k, t } => (Cond::Ne, d, Ok(k), t),
+                Op::Jgt64K { d, k, t } => (Cond::Gt, d, Ok(k), t),
+                Op::Jge64K { d, k, t } => (Cond::Ge, d, Ok(k), t),
+                Op::Jlt64K { d, k, t } => (Cond::Lt, d, Ok(k), t),
+                Op::Jle64K { d, k, t } => (Cond::Le, d, Ok(k), t),
+                Op::Jset64K { d, k, t } => (Cond::Set, d, Ok(k), t),
+                Op::Jsgt64K { d, k, t } => (Cond::Sgt, d, Ok(k), t),
+                Op::Jsge64K { d, k, t } => (Cond::Sge, d, Ok(k), t),
+                Op::Jslt64K { d, k, t } => (Cond::Slt, d, Ok(k), t),
+                Op::Jsle64K { d, k, t } => (Cond::Sle, d, Ok(k), t),
+                Op::Jeq64X { d, s, t } => (Cond::Eq, d, Err(s), t),
+                Op::Jne64X { d, s, t } => (Cond::Ne, d, Err(s), t),
+                Op::Jgt64X { d, s, t } => (Cond::Gt, d, Err(s), t),
+                Op::Jge64X { d, s, t } => (Cond::Ge, d, Err(s), t),
+                Op::Jlt64X { d, s, t } => (Cond::Lt, d, Err(s), t),
+                Op::Jle64X { d, s, t } => (Cond::Le, d, Err(s), t),
+                Op::Jset64X { d, s, t } => (Cond::Set, d, Err(s), t),
+                Op::Jsgt64X { d, s, t } => (Cond::Sgt, d, Err(s), t),
+                Op::Jsge64X { d, s, t } => (Cond::Sge, d, Err(s), t),
+                Op::Jslt64X { d, s, t } => (Cond::Slt, d, Err(s), t),
+                Op::Jsle64X { d, s, t } => (Cond::Sle, d, Err(s), t),
+                _ => return None,
+            };
+            if d2 != d {
+                return None;
+            }
+            match rhs {
+                Ok(k) => Op::AddJK {
+                    d,
+                    cond,
+                    add,
+                    k: k32(k)?,
+                    t,
+                },
+                Err(s) => Op::AddJX { d, cond, s, add, t },
+            }
+        }
+        _ => return None,
+    })
 }
 
 /// `rel` from `pc` as an absolute slot, if it is one.
@@ -1030,7 +1242,20 @@ mod tests {
         let d = Decoded::new(&p);
         assert_eq!(&d.run_len[..], &[4, 3, 1, 2, 1, 1, 0]);
         assert_eq!(d.ops[6], Op::End);
-        assert_eq!(d.steps(&p, 0, 3), 3);
+        // Slots 3 and 4 (the counter's step and test) also run as one fused op at 3.
+        assert!(matches!(
+            d.ops[3],
+            Op::AddJK {
+                d: 0,
+                add: 1,
+                k: 3,
+                t: 3,
+                ..
+            }
+        ));
+        assert_eq!(d.ops[4], Op::Jeq64K { d: 0, k: 3, t: 3 });
+        assert_eq!(d.steps(&p, 0, 1), 2);
+        assert_eq!(d.steps(&p, 0, 3), 4);
         assert_eq!(d.last_before_end(&p, 5), 5);
         // A jump out of the program, division by an immediate 0 and a write to r10 are left
         // to the reference path, which reports them when reached.

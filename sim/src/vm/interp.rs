@@ -13,6 +13,7 @@
 //! instruction would; and a fault in the middle of a run leaves [`Interpreter::executed`]
 //! exact. Tests run every program both ways and compare (`tests_fast.rs`).
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use super::alu::{alu32, alu64, byte_swap, cond, read_le, sign_extend, size_bytes};
@@ -111,8 +112,8 @@ impl Engine for Interpreter {
 /// A caller's state, saved across a bpf-to-bpf call. The kernel's interpreter runs a callee
 /// with its own register array, so all of the caller's r1..r10 come back on return (the
 /// verifier makes r1..r5 unreadable after a call; r6..r9 are the callee-saved ones).
-struct Frame {
-    prog: Program,
+struct Frame<'a> {
+    prog: Cow<'a, Program>,
     ret_pc: usize,
     saved: [u64; 10],
     may_goto: u32,
@@ -154,8 +155,10 @@ enum Stop {
 /// without a bounds check; only r0..r10 are ever used (the decoder and `reg`/`wreg` check).
 struct Run<'a> {
     regs: [u64; 16],
-    prog: Program,
-    callers: Vec<Frame>,
+    /// The running program: the caller's until a tail call replaces it (no reference count
+    /// is touched on the way in).
+    prog: Cow<'a, Program>,
+    callers: Vec<Frame<'a>>,
     may_goto: u32,
     tail_calls: u32,
     mem: &'a mut Memory,
@@ -163,7 +166,12 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(prog: &Program, args: [u64; 5], mem: &'a mut Memory, env: &'a mut dyn Env) -> Run<'a> {
+    fn new(
+        prog: &'a Program,
+        args: [u64; 5],
+        mem: &'a mut Memory,
+        env: &'a mut dyn Env,
+    ) -> Run<'a> {
         mem.reset_frames();
         mem.push_frame();
         let mut regs = [0u64; 16];
@@ -171,7 +179,7 @@ impl<'a> Run<'a> {
         regs[10] = Memory::frame_top(0);
         Run {
             regs,
-            prog: prog.clone(),
+            prog: Cow::Borrowed(prog),
             callers: Vec::new(),
             may_goto: BPF_MAX_LOOPS,
             tail_calls: 0,
@@ -181,16 +189,27 @@ impl<'a> Run<'a> {
     }
 }
 
-impl Run<'_> {
+/// `p`'s decoded form, made on first use.
+fn decoded(p: &Program) -> &Decoded {
+    p.decoded.get_or_init(|| Decoded::new(&p.insns))
+}
+
+impl<'a> Run<'a> {
     /// Runs to the end: the decoded ops of the current program, again after each switch.
     fn exec(&mut self, at: &mut Pos, budget: u64) -> Result<u64, VmError> {
         loop {
-            let cell = Arc::clone(&self.prog.decoded);
-            let insns = Arc::clone(&self.prog.insns);
-            let dec = cell.get_or_init(|| Decoded::new(&insns));
-            match self.exec_decoded(dec, &insns, &cell, at, budget)? {
-                Stop::Done(r0) => return Ok(r0),
-                Stop::Switch => {}
+            let stop = match &self.prog {
+                Cow::Borrowed(p) => {
+                    let p: &'a Program = p;
+                    self.exec_decoded(decoded(p), &p.insns, &p.decoded, at, budget)?
+                }
+                Cow::Owned(p) => {
+                    let p = p.clone();
+                    self.exec_decoded(decoded(&p), &p.insns, &p.decoded, at, budget)?
+                }
+            };
+            if let Stop::Done(r0) = stop {
+                return Ok(r0);
             }
         }
     }
@@ -474,6 +493,27 @@ impl Run<'_> {
                     Op::Jsle32X { d, s, t } => {
                         jcc!(r!(d) as u32 as i32 <= r!(s) as u32 as i32, t)
                     }
+                    Op::Mov3K { bin, d, s, k } => {
+                        r!(d) = bin.apply(r!(s), k as i64 as u64);
+                        pc += 2;
+                        continue;
+                    }
+                    Op::Mov3X { bin, d, s, s2 } => {
+                        r!(d) = r!(s);
+                        r!(d) = bin.apply(r!(d), r!(s2));
+                        pc += 2;
+                        continue;
+                    }
+                    Op::AddJK { d, cond, add, k, t } => {
+                        r!(d) = r!(d).wrapping_add(add as i64 as u64);
+                        pc += 1;
+                        jcc!(cond.test(r!(d), k as i64 as u64), t)
+                    }
+                    Op::AddJX { d, cond, s, add, t } => {
+                        r!(d) = r!(d).wrapping_add(add as i64 as u64);
+                        pc += 1;
+                        jcc!(cond.test(r!(d), r!(s)), t)
+                    }
                     Op::Helper { id } => match self.helper(pc, id) {
                         Ok(()) => goto!(pc + 1),
                         Err(e) => fail!(e),
@@ -745,7 +785,7 @@ impl Run<'_> {
         let TailCallTarget::Prog(prog) = target else {
             return Ok(Flow::Next);
         };
-        self.prog = prog;
+        self.prog = Cow::Owned(prog);
         self.may_goto = BPF_MAX_LOOPS;
         Ok(Flow::Jump(0))
     }

@@ -59,16 +59,67 @@ fn agree(prog: &Program, budget: u64) -> Outcome {
     fast
 }
 
+/// Rewrites some adjacent slots into the pairs the decoder fuses: `mov d, s` then an ALU64
+/// operation on `d`, and `add d, k` then a 64-bit conditional jump on `d` (sometimes with
+/// the registers or the operation not matching, so the near misses run too).
+fn pairs(rng: &mut Rng, insns: &mut [Insn]) {
+    let len = insns.len();
+    for i in 0..len.saturating_sub(1) {
+        let r = rng.next();
+        if r % 3 != 0 {
+            continue;
+        }
+        let d = (r >> 8) as u8 % 10;
+        let s = (r >> 12) as u8 % 11;
+        let d2 = if (r >> 16) % 8 == 0 { (d + 1) % 10 } else { d };
+        let ops = [
+            BPF_ADD, BPF_SUB, BPF_MUL, BPF_OR, BPF_AND, BPF_XOR, BPF_LSH, BPF_RSH, BPF_ARSH,
+            BPF_DIV,
+        ];
+        let conds = [
+            BPF_JEQ, BPF_JNE, BPF_JGT, BPF_JGE, BPF_JLT, BPF_JLE, BPF_JSET, BPF_JSGT, BPF_JSGE,
+            BPF_JSLT, BPF_JSLE,
+        ];
+        let imm = ((r >> 24) as i32 % 70) - 5;
+        let x = (r >> 20) & 1 == 1;
+        let off = ((r >> 32) % (len as u64 + 2)) as i16 - (i as i16 + 1);
+        if (r >> 4) & 1 == 0 {
+            let o = ops[(r >> 40) as usize % ops.len()];
+            insns[i] = Insn::mov64_reg(d, s);
+            insns[i + 1] = if x {
+                // The source may be the copy itself: `mov d, s; d += d`.
+                let s2 = [s, d, (r >> 48) as u8 % 11][(r >> 44) as usize % 3];
+                Insn::raw(BPF_ALU64 | o | BPF_X, d2, s2, 0, 0)
+            } else {
+                Insn::alu64_imm(o, d2, imm)
+            };
+        } else {
+            let c = conds[(r >> 40) as usize % conds.len()];
+            insns[i] = Insn::alu64_imm(BPF_ADD, d, imm);
+            insns[i + 1] = if x {
+                Insn::jmp_reg(c, d2, s, off)
+            } else {
+                Insn::jmp_imm(c, d2, imm, off)
+            };
+        }
+    }
+}
+
 #[test]
 fn random_programs_run_the_same_on_both_paths() {
     let mut rng = Rng(0xfa57);
     let mut outcomes = [0usize; 2];
     let mut budget_stops = 0;
+    let mut fused = 0;
     for _ in 0..6_000 {
         let len = 1 + (rng.next() % 32) as usize;
-        let prog = Program::new((0..len).map(|_| insn(&mut rng, len)).collect::<Vec<_>>());
+        let mut insns: Vec<Insn> = (0..len).map(|_| insn(&mut rng, len)).collect();
+        pairs(&mut rng, &mut insns);
+        let prog = Program::new(insns);
         let full = agree(&prog, 3_000);
         outcomes[full.result.is_ok() as usize] += 1;
+        let ops = &prog.decoded.get().expect("decoded").ops;
+        fused += ops.iter().filter(|op| op.insns() == 2).count();
         // Every budget up to the run's length and one past it: the stop must come before the
         // same instruction with the same count, wherever it falls inside a straight-line run.
         for budget in 0..=full.executed.min(40) + 1 {
@@ -79,6 +130,7 @@ fn random_programs_run_the_same_on_both_paths() {
     assert!(outcomes[1] > 100, "some programs finish: {outcomes:?}");
     assert!(outcomes[0] > 100, "some programs fail: {outcomes:?}");
     assert!(budget_stops > 1_000, "budget stops: {budget_stops}");
+    assert!(fused > 100, "fused ops: {fused}");
 }
 
 #[test]
