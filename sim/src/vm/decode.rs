@@ -572,34 +572,229 @@ pub(super) enum Op {
         s: u8,
         t: u32,
     },
-    /// Two instructions fused (the op of the second slot stays as it is, for jumps to it):
-    /// `d = s` then `d = d bin k` (`k` sign-extended; masked for shifts).
-    Mov3K {
-        bin: Bin,
+    // Two instructions fused (the op of the second slot stays as it is, for jumps to it):
+    // `Mov<bin>K`: `d = s` then `d = d bin k` (`k` sign-extended; masked for shifts);
+    // `Mov<bin>X`: `d = s` then `d = d bin s2`; `AddJ<cond>K`: `d += add` then
+    // `if d cond k goto t` (64-bit, both immediates sign-extended), a loop counter's step and
+    // test; `AddJ<cond>X`: the same against register `s`.
+    MovAddK {
         d: u8,
         s: u8,
         k: i32,
     },
-    /// Fused: `d = s` then `d = d bin s2`.
-    Mov3X {
-        bin: Bin,
+    MovSubK {
+        d: u8,
+        s: u8,
+        k: i32,
+    },
+    MovMulK {
+        d: u8,
+        s: u8,
+        k: i32,
+    },
+    MovOrK {
+        d: u8,
+        s: u8,
+        k: i32,
+    },
+    MovAndK {
+        d: u8,
+        s: u8,
+        k: i32,
+    },
+    MovXorK {
+        d: u8,
+        s: u8,
+        k: i32,
+    },
+    MovLshK {
+        d: u8,
+        s: u8,
+        k: i32,
+    },
+    MovRshK {
+        d: u8,
+        s: u8,
+        k: i32,
+    },
+    MovArshK {
+        d: u8,
+        s: u8,
+        k: i32,
+    },
+    MovAddX {
         d: u8,
         s: u8,
         s2: u8,
     },
-    /// Fused: `d += add` then `if d cond k goto t` (64-bit, both immediates sign-extended):
-    /// a loop counter's step and test.
-    AddJK {
+    MovSubX {
         d: u8,
-        cond: Cond,
+        s: u8,
+        s2: u8,
+    },
+    MovMulX {
+        d: u8,
+        s: u8,
+        s2: u8,
+    },
+    MovOrX {
+        d: u8,
+        s: u8,
+        s2: u8,
+    },
+    MovAndX {
+        d: u8,
+        s: u8,
+        s2: u8,
+    },
+    MovXorX {
+        d: u8,
+        s: u8,
+        s2: u8,
+    },
+    MovLshX {
+        d: u8,
+        s: u8,
+        s2: u8,
+    },
+    MovRshX {
+        d: u8,
+        s: u8,
+        s2: u8,
+    },
+    MovArshX {
+        d: u8,
+        s: u8,
+        s2: u8,
+    },
+    AddJEqK {
+        d: u8,
         add: i32,
         k: i32,
         t: u32,
     },
-    /// Fused: `d += add` then `if d cond s goto t` (64-bit).
-    AddJX {
+    AddJNeK {
         d: u8,
-        cond: Cond,
+        add: i32,
+        k: i32,
+        t: u32,
+    },
+    AddJGtK {
+        d: u8,
+        add: i32,
+        k: i32,
+        t: u32,
+    },
+    AddJGeK {
+        d: u8,
+        add: i32,
+        k: i32,
+        t: u32,
+    },
+    AddJLtK {
+        d: u8,
+        add: i32,
+        k: i32,
+        t: u32,
+    },
+    AddJLeK {
+        d: u8,
+        add: i32,
+        k: i32,
+        t: u32,
+    },
+    AddJSetK {
+        d: u8,
+        add: i32,
+        k: i32,
+        t: u32,
+    },
+    AddJSgtK {
+        d: u8,
+        add: i32,
+        k: i32,
+        t: u32,
+    },
+    AddJSgeK {
+        d: u8,
+        add: i32,
+        k: i32,
+        t: u32,
+    },
+    AddJSltK {
+        d: u8,
+        add: i32,
+        k: i32,
+        t: u32,
+    },
+    AddJSleK {
+        d: u8,
+        add: i32,
+        k: i32,
+        t: u32,
+    },
+    AddJEqX {
+        d: u8,
+        s: u8,
+        add: i32,
+        t: u32,
+    },
+    AddJNeX {
+        d: u8,
+        s: u8,
+        add: i32,
+        t: u32,
+    },
+    AddJGtX {
+        d: u8,
+        s: u8,
+        add: i32,
+        t: u32,
+    },
+    AddJGeX {
+        d: u8,
+        s: u8,
+        add: i32,
+        t: u32,
+    },
+    AddJLtX {
+        d: u8,
+        s: u8,
+        add: i32,
+        t: u32,
+    },
+    AddJLeX {
+        d: u8,
+        s: u8,
+        add: i32,
+        t: u32,
+    },
+    AddJSetX {
+        d: u8,
+        s: u8,
+        add: i32,
+        t: u32,
+    },
+    AddJSgtX {
+        d: u8,
+        s: u8,
+        add: i32,
+        t: u32,
+    },
+    AddJSgeX {
+        d: u8,
+        s: u8,
+        add: i32,
+        t: u32,
+    },
+    AddJSltX {
+        d: u8,
+        s: u8,
+        add: i32,
+        t: u32,
+    },
+    AddJSleX {
+        d: u8,
         s: u8,
         add: i32,
         t: u32,
@@ -620,7 +815,7 @@ pub(super) enum Op {
     End,
 }
 
-/// The ALU64 operation of a fused [`Op::Mov3K`] / [`Op::Mov3X`].
+/// The ALU64 operation of a fused `Mov<bin>K` / `Mov<bin>X` op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub(super) enum Bin {
@@ -653,7 +848,7 @@ impl Bin {
     }
 }
 
-/// The condition of a fused [`Op::AddJK`] / [`Op::AddJX`] (a 64-bit compare).
+/// The condition of a fused `AddJ<cond>K` / `AddJ<cond>X` op (a 64-bit compare).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub(super) enum Cond {
@@ -695,11 +890,8 @@ impl Op {
     /// Instruction slots the op covers when it does not jump.
     fn width(self) -> usize {
         match self {
-            Op::LdImm64 { .. }
-            | Op::Mov3K { .. }
-            | Op::Mov3X { .. }
-            | Op::AddJK { .. }
-            | Op::AddJX { .. } => 2,
+            Op::LdImm64 { .. } => 2,
+            op if op.fused() => 2,
             _ => 1,
         }
     }
@@ -707,9 +899,56 @@ impl Op {
     /// Instructions the op executes (fused ops: two).
     pub(super) fn insns(self) -> u64 {
         match self {
-            Op::Mov3K { .. } | Op::Mov3X { .. } | Op::AddJK { .. } | Op::AddJX { .. } => 2,
+            op if op.fused() => 2,
             _ => 1,
         }
+    }
+
+    /// Whether the op is two instructions fused.
+    fn fused(self) -> bool {
+        matches!(
+            self,
+            Op::MovAddK { .. }
+                | Op::MovSubK { .. }
+                | Op::MovMulK { .. }
+                | Op::MovOrK { .. }
+                | Op::MovAndK { .. }
+                | Op::MovXorK { .. }
+                | Op::MovLshK { .. }
+                | Op::MovRshK { .. }
+                | Op::MovArshK { .. }
+                | Op::MovAddX { .. }
+                | Op::MovSubX { .. }
+                | Op::MovMulX { .. }
+                | Op::MovOrX { .. }
+                | Op::MovAndX { .. }
+                | Op::MovXorX { .. }
+                | Op::MovLshX { .. }
+                | Op::MovRshX { .. }
+                | Op::MovArshX { .. }
+                | Op::AddJEqK { .. }
+                | Op::AddJNeK { .. }
+                | Op::AddJGtK { .. }
+                | Op::AddJGeK { .. }
+                | Op::AddJLtK { .. }
+                | Op::AddJLeK { .. }
+                | Op::AddJSetK { .. }
+                | Op::AddJSgtK { .. }
+                | Op::AddJSgeK { .. }
+                | Op::AddJSltK { .. }
+                | Op::AddJSleK { .. }
+                | Op::AddJEqX { .. }
+                | Op::AddJNeX { .. }
+                | Op::AddJGtX { .. }
+                | Op::AddJGeX { .. }
+                | Op::AddJLtX { .. }
+                | Op::AddJLeX { .. }
+                | Op::AddJSetX { .. }
+                | Op::AddJSgtX { .. }
+                | Op::AddJSgeX { .. }
+                | Op::AddJSltX { .. }
+                | Op::AddJSleX { .. }
+        )
     }
 
     /// Whether the op ends a straight-line run: after it, the budget is charged again.
@@ -717,8 +956,28 @@ impl Op {
         matches!(
             self,
             Op::Ja { .. }
-                | Op::AddJK { .. }
-                | Op::AddJX { .. }
+                | Op::AddJEqK { .. }
+                | Op::AddJNeK { .. }
+                | Op::AddJGtK { .. }
+                | Op::AddJGeK { .. }
+                | Op::AddJLtK { .. }
+                | Op::AddJLeK { .. }
+                | Op::AddJSetK { .. }
+                | Op::AddJSgtK { .. }
+                | Op::AddJSgeK { .. }
+                | Op::AddJSltK { .. }
+                | Op::AddJSleK { .. }
+                | Op::AddJEqX { .. }
+                | Op::AddJNeX { .. }
+                | Op::AddJGtX { .. }
+                | Op::AddJGeX { .. }
+                | Op::AddJLtX { .. }
+                | Op::AddJLeX { .. }
+                | Op::AddJSetX { .. }
+                | Op::AddJSgtX { .. }
+                | Op::AddJSgeX { .. }
+                | Op::AddJSltX { .. }
+                | Op::AddJSleX { .. }
                 | Op::Jeq64K { .. }
                 | Op::Jne64K { .. }
                 | Op::Jgt64K { .. }
@@ -871,9 +1130,25 @@ fn fuse(a: Op, b: Op) -> Option<Op> {
             if d2 != d {
                 return None;
             }
-            match rhs {
-                Ok(k) => Op::Mov3K { bin, d, s, k },
-                Err(s2) => Op::Mov3X { bin, d, s, s2 },
+            match (bin, rhs) {
+                (Bin::Add, Ok(k)) => Op::MovAddK { d, s, k },
+                (Bin::Add, Err(s2)) => Op::MovAddX { d, s, s2 },
+                (Bin::Sub, Ok(k)) => Op::MovSubK { d, s, k },
+                (Bin::Sub, Err(s2)) => Op::MovSubX { d, s, s2 },
+                (Bin::Mul, Ok(k)) => Op::MovMulK { d, s, k },
+                (Bin::Mul, Err(s2)) => Op::MovMulX { d, s, s2 },
+                (Bin::Or, Ok(k)) => Op::MovOrK { d, s, k },
+                (Bin::Or, Err(s2)) => Op::MovOrX { d, s, s2 },
+                (Bin::And, Ok(k)) => Op::MovAndK { d, s, k },
+                (Bin::And, Err(s2)) => Op::MovAndX { d, s, s2 },
+                (Bin::Xor, Ok(k)) => Op::MovXorK { d, s, k },
+                (Bin::Xor, Err(s2)) => Op::MovXorX { d, s, s2 },
+                (Bin::Lsh, Ok(k)) => Op::MovLshK { d, s, k },
+                (Bin::Lsh, Err(s2)) => Op::MovLshX { d, s, s2 },
+                (Bin::Rsh, Ok(k)) => Op::MovRshK { d, s, k },
+                (Bin::Rsh, Err(s2)) => Op::MovRshX { d, s, s2 },
+                (Bin::Arsh, Ok(k)) => Op::MovArshK { d, s, k },
+                (Bin::Arsh, Err(s2)) => Op::MovArshX { d, s, s2 },
             }
         }
         (Op::Add64K { d, k: add }, b) => {
@@ -906,15 +1181,33 @@ fn fuse(a: Op, b: Op) -> Option<Op> {
             if d2 != d {
                 return None;
             }
-            match rhs {
-                Ok(k) => Op::AddJK {
-                    d,
-                    cond,
-                    add,
-                    k: k32(k)?,
-                    t,
-                },
-                Err(s) => Op::AddJX { d, cond, s, add, t },
+            let rhs = match rhs {
+                Ok(k) => Ok(k32(k)?),
+                Err(s) => Err(s),
+            };
+            match (cond, rhs) {
+                (Cond::Eq, Ok(k)) => Op::AddJEqK { d, add, k, t },
+                (Cond::Eq, Err(s)) => Op::AddJEqX { d, s, add, t },
+                (Cond::Ne, Ok(k)) => Op::AddJNeK { d, add, k, t },
+                (Cond::Ne, Err(s)) => Op::AddJNeX { d, s, add, t },
+                (Cond::Gt, Ok(k)) => Op::AddJGtK { d, add, k, t },
+                (Cond::Gt, Err(s)) => Op::AddJGtX { d, s, add, t },
+                (Cond::Ge, Ok(k)) => Op::AddJGeK { d, add, k, t },
+                (Cond::Ge, Err(s)) => Op::AddJGeX { d, s, add, t },
+                (Cond::Lt, Ok(k)) => Op::AddJLtK { d, add, k, t },
+                (Cond::Lt, Err(s)) => Op::AddJLtX { d, s, add, t },
+                (Cond::Le, Ok(k)) => Op::AddJLeK { d, add, k, t },
+                (Cond::Le, Err(s)) => Op::AddJLeX { d, s, add, t },
+                (Cond::Set, Ok(k)) => Op::AddJSetK { d, add, k, t },
+                (Cond::Set, Err(s)) => Op::AddJSetX { d, s, add, t },
+                (Cond::Sgt, Ok(k)) => Op::AddJSgtK { d, add, k, t },
+                (Cond::Sgt, Err(s)) => Op::AddJSgtX { d, s, add, t },
+                (Cond::Sge, Ok(k)) => Op::AddJSgeK { d, add, k, t },
+                (Cond::Sge, Err(s)) => Op::AddJSgeX { d, s, add, t },
+                (Cond::Slt, Ok(k)) => Op::AddJSltK { d, add, k, t },
+                (Cond::Slt, Err(s)) => Op::AddJSltX { d, s, add, t },
+                (Cond::Sle, Ok(k)) => Op::AddJSleK { d, add, k, t },
+                (Cond::Sle, Err(s)) => Op::AddJSleX { d, s, add, t },
             }
         }
         _ => return None,
@@ -1243,16 +1536,15 @@ mod tests {
         assert_eq!(&d.run_len[..], &[4, 3, 1, 2, 1, 1, 0]);
         assert_eq!(d.ops[6], Op::End);
         // Slots 3 and 4 (the counter's step and test) also run as one fused op at 3.
-        assert!(matches!(
+        assert_eq!(
             d.ops[3],
-            Op::AddJK {
+            Op::AddJEqK {
                 d: 0,
                 add: 1,
                 k: 3,
-                t: 3,
-                ..
+                t: 3
             }
-        ));
+        );
         assert_eq!(d.ops[4], Op::Jeq64K { d: 0, k: 3, t: 3 });
         assert_eq!(d.steps(&p, 0, 1), 2);
         assert_eq!(d.steps(&p, 0, 3), 4);

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use super::alu::{alu32, alu64, byte_swap, cond, read_le, sign_extend, size_bytes};
-use super::decode::{Decoded, Op};
+use super::decode::{Bin, Cond, Decoded, Op};
 use super::error::{EnvError, Malformed, VmError};
 use super::fields::{BPF_MAY_GOTO, check_reserved};
 use super::memory::Memory;
@@ -335,6 +335,23 @@ impl<'a> Run<'a> {
                     goto!(to)
                 }};
             }
+            // `d = s; d = d bin rhs` (`rhs` read after the copy: it may be `d`).
+            macro_rules! mov3 {
+                ($d:expr, $bin:expr, $s:expr, $rhs:expr) => {{
+                    r!($d) = $s;
+                    r!($d) = $bin.apply(r!($d), $rhs);
+                    pc += 2;
+                    continue;
+                }};
+            }
+            // `d += add; if d cond rhs goto t`, the jump at `pc + 1`.
+            macro_rules! addj {
+                ($d:expr, $add:expr, $cond:expr, $rhs:expr, $t:expr) => {{
+                    r!($d) = r!($d).wrapping_add($add as i64 as u64);
+                    pc += 1;
+                    jcc!($cond.test(r!($d), $rhs), $t)
+                }};
+            }
             loop {
                 match ops[pc] {
                     Op::Add64K { d, k } => r!(d) = r!(d).wrapping_add(k),
@@ -493,27 +510,46 @@ impl<'a> Run<'a> {
                     Op::Jsle32X { d, s, t } => {
                         jcc!(r!(d) as u32 as i32 <= r!(s) as u32 as i32, t)
                     }
-                    Op::Mov3K { bin, d, s, k } => {
-                        r!(d) = bin.apply(r!(s), k as i64 as u64);
-                        pc += 2;
-                        continue;
-                    }
-                    Op::Mov3X { bin, d, s, s2 } => {
-                        r!(d) = r!(s);
-                        r!(d) = bin.apply(r!(d), r!(s2));
-                        pc += 2;
-                        continue;
-                    }
-                    Op::AddJK { d, cond, add, k, t } => {
-                        r!(d) = r!(d).wrapping_add(add as i64 as u64);
-                        pc += 1;
-                        jcc!(cond.test(r!(d), k as i64 as u64), t)
-                    }
-                    Op::AddJX { d, cond, s, add, t } => {
-                        r!(d) = r!(d).wrapping_add(add as i64 as u64);
-                        pc += 1;
-                        jcc!(cond.test(r!(d), r!(s)), t)
-                    }
+                    Op::MovAddK { d, s, k } => mov3!(d, Bin::Add, r!(s), k as i64 as u64),
+                    Op::MovSubK { d, s, k } => mov3!(d, Bin::Sub, r!(s), k as i64 as u64),
+                    Op::MovMulK { d, s, k } => mov3!(d, Bin::Mul, r!(s), k as i64 as u64),
+                    Op::MovOrK { d, s, k } => mov3!(d, Bin::Or, r!(s), k as i64 as u64),
+                    Op::MovAndK { d, s, k } => mov3!(d, Bin::And, r!(s), k as i64 as u64),
+                    Op::MovXorK { d, s, k } => mov3!(d, Bin::Xor, r!(s), k as i64 as u64),
+                    Op::MovLshK { d, s, k } => mov3!(d, Bin::Lsh, r!(s), k as i64 as u64),
+                    Op::MovRshK { d, s, k } => mov3!(d, Bin::Rsh, r!(s), k as i64 as u64),
+                    Op::MovArshK { d, s, k } => mov3!(d, Bin::Arsh, r!(s), k as i64 as u64),
+                    Op::MovAddX { d, s, s2 } => mov3!(d, Bin::Add, r!(s), r!(s2)),
+                    Op::MovSubX { d, s, s2 } => mov3!(d, Bin::Sub, r!(s), r!(s2)),
+                    Op::MovMulX { d, s, s2 } => mov3!(d, Bin::Mul, r!(s), r!(s2)),
+                    Op::MovOrX { d, s, s2 } => mov3!(d, Bin::Or, r!(s), r!(s2)),
+                    Op::MovAndX { d, s, s2 } => mov3!(d, Bin::And, r!(s), r!(s2)),
+                    Op::MovXorX { d, s, s2 } => mov3!(d, Bin::Xor, r!(s), r!(s2)),
+                    Op::MovLshX { d, s, s2 } => mov3!(d, Bin::Lsh, r!(s), r!(s2)),
+                    Op::MovRshX { d, s, s2 } => mov3!(d, Bin::Rsh, r!(s), r!(s2)),
+                    Op::MovArshX { d, s, s2 } => mov3!(d, Bin::Arsh, r!(s), r!(s2)),
+                    Op::AddJEqK { d, add, k, t } => addj!(d, add, Cond::Eq, k as i64 as u64, t),
+                    Op::AddJNeK { d, add, k, t } => addj!(d, add, Cond::Ne, k as i64 as u64, t),
+                    Op::AddJGtK { d, add, k, t } => addj!(d, add, Cond::Gt, k as i64 as u64, t),
+                    Op::AddJGeK { d, add, k, t } => addj!(d, add, Cond::Ge, k as i64 as u64, t),
+                    Op::AddJLtK { d, add, k, t } => addj!(d, add, Cond::Lt, k as i64 as u64, t),
+                    Op::AddJLeK { d, add, k, t } => addj!(d, add, Cond::Le, k as i64 as u64, t),
+                    Op::AddJSetK { d, add, k, t } => addj!(d, add, Cond::Set, k as i64 as u64, t),
+                    Op::AddJSgtK { d, add, k, t } => addj!(d, add, Cond::Sgt, k as i64 as u64, t),
+                    Op::AddJSgeK { d, add, k, t } => addj!(d, add, Cond::Sge, k as i64 as u64, t),
+                    Op::AddJSltK { d, add, k, t } => addj!(d, add, Cond::Slt, k as i64 as u64, t),
+                    Op::AddJSleK { d, add, k, t } => addj!(d, add, Cond::Sle, k as i64 as u64, t),
+                    Op::AddJEqX { d, s, add, t } => addj!(d, add, Cond::Eq, r!(s), t),
+                    Op::AddJNeX { d, s, add, t } => addj!(d, add, Cond::Ne, r!(s), t),
+                    Op::AddJGtX { d, s, add, t } => addj!(d, add, Cond::Gt, r!(s), t),
+                    Op::AddJGeX { d, s, add, t } => addj!(d, add, Cond::Ge, r!(s), t),
+                    Op::AddJLtX { d, s, add, t } => addj!(d, add, Cond::Lt, r!(s), t),
+                    Op::AddJLeX { d, s, add, t } => addj!(d, add, Cond::Le, r!(s), t),
+                    Op::AddJSetX { d, s, add, t } => addj!(d, add, Cond::Set, r!(s), t),
+                    Op::AddJSgtX { d, s, add, t } => addj!(d, add, Cond::Sgt, r!(s), t),
+                    Op::AddJSgeX { d, s, add, t } => addj!(d, add, Cond::Sge, r!(s), t),
+                    Op::AddJSltX { d, s, add, t } => addj!(d, add, Cond::Slt, r!(s), t),
+                    Op::AddJSleX { d, s, add, t } => addj!(d, add, Cond::Sle, r!(s), t),
                     Op::Helper { id } => match self.helper(pc, id) {
                         Ok(()) => goto!(pc + 1),
                         Err(e) => fail!(e),
