@@ -18,3 +18,4 @@ mod map_create;
 mod prog_load;
 mod seed;
 mod test_run;
+mod vm_errors;
