@@ -85,7 +85,7 @@ use crate::object::ProgIdx;
 use crate::task::Pid;
 use crate::uapi::{cmd, prog_type};
 use crate::vm::rbpf_engine::RbpfEngine;
-use crate::vm::{Engine, Interpreter, Memory, Program, RegionKind, VmError};
+use crate::vm::{Engine, Interpreter, Memory, RegionKind, VmError};
 
 use crate::attr::off::test as t;
 
@@ -513,7 +513,7 @@ impl Kernel {
         cpu: u32,
         rbpf: bool,
     ) -> Result<(u64, u64), VmError> {
-        let program = Program::new(self.progs[p.0].xlated.clone());
+        let program = self.progs[p.0].runnable.clone();
         let mut interp = Interpreter::with_budget(self.cfg.run_budget);
         let mut env = RunEnv::new(self, pid, cpu, p, mem);
         env.ctx_addr = ctx;

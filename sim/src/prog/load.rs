@@ -506,7 +506,7 @@ impl Kernel {
             prog_flags: flags,
             name,
             gpl_compatible: license_is_gpl_compatible(license),
-            xlated: Vec::new(),
+            runnable: crate::vm::Program::new(Vec::new()),
             translated: Default::default(),
             insns,
             subprogs,
@@ -570,7 +570,7 @@ impl Kernel {
             cred.caps.bpf_capable(),
             self.cfg.tag_hash,
         );
-        self.progs[idx.0].xlated = xlated;
+        self.progs[idx.0].runnable = crate::vm::Program::new(xlated);
         self.progs[idx.0].translated = translated;
         match self.install_file(pid, FileObj::Prog(idx), true, true) {
             Ok(fd) => {
