@@ -63,6 +63,33 @@ impl HostCalls {
         }
     }
 
+    /// `build_pinned_obj_table`'s `nftw`: depth first, in directory order, (id, path) of
+    /// every file of `dir` that opens (`BPF_OBJ_GET`) as a program (`prog`) or a map.
+    fn walk(&mut self, dir: &std::path::Path, prog: bool, out: &mut Vec<(u32, String)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                self.walk(&path, prog, out);
+                continue;
+            }
+            let p = path.to_string_lossy().into_owned();
+            let Ok(fd) = self.obj_get(&p, 0) else {
+                continue;
+            };
+            if self.fd_is_prog(fd) == Some(prog) {
+                match self.info(fd) {
+                    Ok(Info::Prog(i)) => out.push((i.id, p)),
+                    Ok(Info::Map(i)) => out.push((i.id, p)),
+                    Err(_) => {}
+                }
+            }
+            let _ = self.close(fd);
+        }
+    }
+
     /// `/proc/self/fdinfo/<fd>` as (key, value) lines.
     fn fdinfo(fd: i32) -> Vec<(String, String)> {
         std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
@@ -72,6 +99,25 @@ impl HostCalls {
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect()
     }
+}
+
+/// The paths of `id` in the order bpftool prints them: it appends every (id, path) found, in
+/// walk order, to a libbpf hashmap, whose bucket lists take new entries at the head and
+/// whose growth (from 0 to 4 buckets, then doubling, when `(size + 1) * 4 / 3` exceeds the
+/// bucket count) moves each list's entries one by one to the head of the new lists. Entries
+/// with one id share a bucket, so each growth reverses their order.
+fn pins_in_table_order(found: &[(u32, String)], id: u32) -> Vec<String> {
+    let (mut cap, mut chain) = (0usize, Vec::new());
+    for (size, (i, path)) in found.iter().enumerate() {
+        if cap == 0 || (size + 1) * 4 / 3 > cap {
+            cap = (cap * 2).max(4);
+            chain.reverse();
+        }
+        if *i == id {
+            chain.insert(0, path.clone());
+        }
+    }
+    chain
 }
 
 fn field<'a>(fi: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -295,39 +341,10 @@ impl Calls for HostCalls {
     }
     fn pinned_paths(&mut self, prog: bool, id: u32) -> Vec<String> {
         let mut out = Vec::new();
-        let mut dirs: Vec<std::path::PathBuf> =
-            bpffs_mounts().into_iter().map(Into::into).collect();
-        while let Some(d) = dirs.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let path = e.path();
-                let Ok(t) = e.file_type() else { continue };
-                if t.is_dir() {
-                    dirs.push(path);
-                    continue;
-                }
-                let p = path.to_string_lossy().into_owned();
-                let Ok(fd) = self.obj_get(&p, 0) else {
-                    continue;
-                };
-                if self.fd_is_prog(fd) == Some(prog) {
-                    let same = match self.info(fd) {
-                        Ok(Info::Prog(i)) => i.id == id,
-                        Ok(Info::Map(i)) => i.id == id,
-                        Err(_) => false,
-                    };
-                    if same {
-                        out.push(p);
-                    }
-                }
-                let _ = self.close(fd);
-            }
+        for m in bpffs_mounts() {
+            self.walk(std::path::Path::new(&m), prog, &mut out);
         }
-        out.sort();
-        out.dedup();
-        out
+        pins_in_table_order(&out, id)
     }
     fn wall_secs(&self, load_time_ns: u64) -> i64 {
         let now = |clock| {
@@ -355,5 +372,58 @@ impl Calls for HostCalls {
     }
     fn model_ref(&self) -> Option<&Kernel> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What bpftool 7.1 printed on the 6.18 kernel for one program pinned 14 times (walk
+    /// order = bpffs directory order, newest first; `d` and `xt` are directories) next to a
+    /// second program pinned twice (`other`, `d/other2`).
+    #[test]
+    fn pinned_paths_come_in_bpftools_hashmap_order() {
+        let walk = [
+            "other",
+            "k",
+            "j",
+            "i",
+            "h",
+            "g",
+            "f",
+            "e",
+            "c",
+            "zz",
+            "again",
+            "a",
+            "b",
+            "xt/xdp_pass",
+            "d/other2",
+            "d/z",
+        ];
+        let found: Vec<(u32, String)> = walk
+            .iter()
+            .map(|p| (if p.contains("other") { 2 } else { 1 }, p.to_string()))
+            .collect();
+        assert_eq!(
+            super::pins_in_table_order(&found, 1),
+            [
+                "d/z",
+                "xt/xdp_pass",
+                "b",
+                "g",
+                "h",
+                "i",
+                "k",
+                "j",
+                "f",
+                "e",
+                "c",
+                "zz",
+                "again",
+                "a"
+            ]
+        );
+        assert_eq!(super::pins_in_table_order(&found, 2), ["d/other2", "other"]);
+        assert!(super::pins_in_table_order(&found, 3).is_empty());
     }
 }

@@ -180,7 +180,8 @@ pub trait Calls {
     fn map_fdinfo(&self, fd: i32, id: u32) -> MapFdinfo;
     /// The fdinfo `memlock` of program `fd` (translated length `xlated_len`).
     fn prog_memlock(&self, fd: i32, xlated_len: u32) -> u64;
-    /// Every pinned path of the program (`prog`) or map with id `id`, sorted (`-f`).
+    /// Every pinned path of the program (`prog`) or map with id `id` (`-f`), in the order
+    /// the implementation finds them (the model: sorted; the kernel: bpftool's walk).
     fn pinned_paths(&mut self, prog: bool, id: u32) -> Vec<String>;
     /// A program's `load_time` (ns since boot) as seconds since the epoch (bpftool's
     /// `print_boot_time`).
@@ -595,7 +596,7 @@ impl<'k> Proc<'k> {
         self.sys.wall_secs(load_time_ns)
     }
 
-    /// The pinned paths of an object, sorted (`-f`; not logged).
+    /// The pinned paths of an object (`-f`; not logged).
     pub fn pinned_paths(&mut self, prog: bool, id: u32) -> Vec<String> {
         self.sys.pinned_paths(prog, id)
     }
