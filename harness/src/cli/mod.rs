@@ -8,6 +8,9 @@
 //! exits, closing its fds. A command that fails leaves the machine as it was (the kernel is
 //! restored and nothing is journaled), so the state file stays byte-identical.
 //!
+//! `--kernel` ([`invoke_on_kernel`]) runs the same command code as this process on the
+//! running kernel instead (`host`): no machine, no journal.
+//!
 //! Output is bpftool's, byte for byte, for what the model reports: the model does not JIT
 //! and loads no BTF, so programs show `not jited` and no `btf_id` (bpftool prints exactly
 //! that for such a kernel's answers); `memlock`, `frozen` and the prog_array owner come from

@@ -1,7 +1,8 @@
-//! One invocation of `bpfsim` as one simulated process ([`Proc`]): the bpf() and file system
-//! calls a bpftool run makes, each recorded as a strace-like line (`bpf(BPF_MAP_GET_NEXT_ID,
-//! {start_id=0}) = 0 {next_id=1}`), and the files it reads, served from the host or from the
-//! state journal ([`FileSource`]).
+//! One invocation of `bpfsim` as one process ([`Proc`]): the bpf() and file system calls a
+//! bpftool run makes, each recorded as a strace-like line (`bpf(BPF_MAP_GET_NEXT_ID,
+//! {start_id=0, next_id=1}) = 0`) and answered by a [`Calls`]: the simulated machine
+//! ([`SimCalls`]) or, under `--kernel`, the running kernel (`super::host`); and the files it
+//! reads, served from the host or from the state journal ([`FileSource`]).
 
 use std::collections::BTreeMap;
 
