@@ -106,7 +106,7 @@ impl HostCalls {
 /// whose growth (from 0 to 4 buckets, then doubling, when `(size + 1) * 4 / 3` exceeds the
 /// bucket count) moves each list's entries one by one to the head of the new lists. Entries
 /// with one id share a bucket, so each growth reverses their order.
-fn pins_in_table_order(found: &[(u32, String)], id: u32) -> Vec<String> {
+pub(super) fn pins_in_table_order(found: &[(u32, String)], id: u32) -> Vec<String> {
     let (mut cap, mut chain) = (0usize, Vec::new());
     for (size, (i, path)) in found.iter().enumerate() {
         if cap == 0 || (size + 1) * 4 / 3 > cap {

@@ -182,7 +182,8 @@ pub trait Calls {
     /// The fdinfo `memlock` of program `fd` (translated length `xlated_len`).
     fn prog_memlock(&self, fd: i32, xlated_len: u32) -> u64;
     /// Every pinned path of the program (`prog`) or map with id `id` (`-f`), in the order
-    /// the implementation finds them (the model: sorted; the kernel: bpftool's walk).
+    /// bpftool prints them: its walk of every bpffs mount in directory order, then its
+    /// hashmap's order (`host::pins_in_table_order`); `id` is never 0.
     fn pinned_paths(&mut self, prog: bool, id: u32) -> Vec<String>;
     /// A program's `load_time` (ns since boot) as seconds since the epoch (bpftool's
     /// `print_boot_time`).
@@ -302,16 +303,43 @@ impl Calls for SimCalls<'_> {
         } else {
             self.k.map_by_id(id).map(sim::ObjRef::Map)
         };
-        let mut out: Vec<String> = self
-            .k
-            .vfs()
-            .pins()
+        // bpftool's walk (`build_pinned_obj_table`: every bpffs mount, `nftw` depth first in
+        // directory order) over the model's file system, then its hashmap's order.
+        let vfs = self.k.vfs();
+        let mut found = Vec::new();
+        let mut dirs: Vec<String> = vfs
+            .mounts()
             .into_iter()
-            .filter(|p| Some(p.obj) == want)
-            .flat_map(|p| p.paths)
+            .filter(|m| matches!(m.fs, sim::vfs::FsKind::Bpf { .. }))
+            .map(|m| m.path)
             .collect();
-        out.sort();
-        out
+        dirs.dedup();
+        fn walk(
+            vfs: &sim::vfs::Vfs,
+            dir: &str,
+            prog: bool,
+            want: Option<sim::ObjRef>,
+            id: u32,
+            out: &mut Vec<(u32, String)>,
+        ) {
+            let Ok(entries) = vfs.readdir(&sim::Cred::ROOT, dir) else {
+                return;
+            };
+            for (name, st) in entries {
+                let path = format!("{}/{name}", dir.trim_end_matches('/'));
+                match st.kind {
+                    sim::vfs::FileKind::Dir => walk(vfs, &path, prog, want, id, out),
+                    sim::vfs::FileKind::Pin(obj) if matches!(obj, sim::ObjRef::Prog(_)) == prog => {
+                        out.push((if Some(obj) == want { id } else { 0 }, path));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for d in &dirs {
+            walk(vfs, d, prog, want, id, &mut found);
+        }
+        super::host::pins_in_table_order(&found, id)
     }
     fn wall_secs(&self, load_time_ns: u64) -> i64 {
         super::time::wall_secs(load_time_ns)

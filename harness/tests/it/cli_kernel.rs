@@ -372,47 +372,6 @@ fn normalize(o: &Out, ids: &mut Ids, scratch: &str, cmd: &str) -> Out {
     }
 }
 
-/// The paths `-f` prints, sorted. bpftool prints them in the order its walk of the bpffs
-/// mounts found them, through a libbpf hashmap that reverses same-id entries at each growth;
-/// the walk goes in bpffs's directory order, newest entry first. The model's directories list
-/// by name (`sim::vfs::Vfs::readdir`) and keep no creation order, so it prints them sorted:
-/// a known difference of the model (`docs/kernel-notes.md`), not of `bpfsim --kernel`.
-fn sort_pins(o: &Out) -> Out {
-    let fix = |s: &str| {
-        let mut out = String::new();
-        let mut block: Vec<&str> = Vec::new();
-        for line in s.split_inclusive('\n') {
-            if line.starts_with("\tpinned ") {
-                block.push(line);
-                continue;
-            }
-            block.sort();
-            out.extend(block.drain(..));
-            out.push_str(line);
-        }
-        block.sort();
-        out.extend(block.drain(..));
-        let pat = "\"pinned\":[";
-        let mut from = 0;
-        while let Some(i) = out[from..].find(pat).map(|i| from + i + pat.len()) {
-            let Some(end) = out[i..].find(']').map(|e| i + e) else {
-                break;
-            };
-            let mut items: Vec<&str> = out[i..end].split(',').collect();
-            items.sort();
-            let joined = items.join(",");
-            out.replace_range(i..end, &joined);
-            from = end;
-        }
-        out
-    };
-    Out {
-        code: o.code,
-        stdout: fix(&o.stdout),
-        stderr: fix(&o.stderr),
-    }
-}
-
 #[test]
 fn bpfsim_matches_bpftool_on_the_real_kernel() {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -459,10 +418,8 @@ fn bpfsim_matches_bpftool_on_the_real_kernel() {
         let k = normalize(&kernel[i], &mut ik, &s, cmd);
         let o = normalize(&ours[i], &mut io, &s, cmd);
         let m = normalize(&sim[i], &mut is, &s, cmd);
-        // The model's `-f` paths are sorted (see `sort_pins`); `bpfsim --kernel` must print
-        // bpftool's order.
-        let (ks, ms) = (sort_pins(&k), sort_pins(&m));
-        for (who, k, x) in [("bpfsim --kernel", &k, &o), ("bpfsim", &ks, &ms)] {
+        for (who, x) in [("bpfsim --kernel", &o), ("bpfsim", &m)] {
+            let k = &k;
             if k != x {
                 diffs.push(format!(
                     "$ {cmd}\n--- bpftool (exit {}):\n{}{}--- {who} (exit {}):\n{}{}",

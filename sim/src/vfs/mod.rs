@@ -157,9 +157,14 @@ pub struct MountInfo {
 /// What an inode holds.
 #[derive(Clone, Debug)]
 enum Node {
-    /// A directory: its entries and its parent (`d_parent`; a filesystem root is its own).
+    /// A directory: its entries, their order, and its parent (`d_parent`; a filesystem root
+    /// is its own).
     Dir {
         children: BTreeMap<String, Ino>,
+        /// The entries' names in `d_children` order, oldest first: a new or moved entry
+        /// (`d_alloc`, `d_move`) goes to the list's head, so `readdir` (`dcache_readdir`)
+        /// lists the newest first (seen on 6.18's bpffs).
+        order: Vec<String>,
         parent: Ino,
     },
     /// A bpffs pin.
@@ -179,6 +184,7 @@ impl Node {
     fn empty_dir() -> Node {
         Node::Dir {
             children: BTreeMap::new(),
+            order: Vec::new(),
             parent: 0,
         }
     }
@@ -250,6 +256,7 @@ impl Vfs {
         let root = vfs.alloc_raw(Inode {
             node: Node::Dir {
                 children: BTreeMap::new(),
+                order: Vec::new(),
                 parent: 0,
             },
             mode: 0o755,
@@ -373,9 +380,25 @@ impl Vfs {
         }
         self.inode_mut(ino).links += 1;
         match &mut self.inode_mut(dir).node {
-            Node::Dir { children, .. } => {
+            Node::Dir {
+                children, order, ..
+            } => {
                 let old = children.insert(name.to_string(), ino);
                 assert!(old.is_none(), "vfs: entry {name} already exists");
+                order.push(name.to_string());
+            }
+            _ => panic!("vfs: not a directory"),
+        }
+    }
+
+    /// Takes `name` out of directory `dir`'s entries (and their order); returns its inode.
+    fn unlink_name(&mut self, dir: Ino, name: &str) -> Ino {
+        match &mut self.inode_mut(dir).node {
+            Node::Dir {
+                children, order, ..
+            } => {
+                order.retain(|n| n != name);
+                children.remove(name).expect("vfs: missing entry")
             }
             _ => panic!("vfs: not a directory"),
         }
@@ -384,10 +407,7 @@ impl Vfs {
     /// `d_delete` from `dir`: removes the name and drops the link (a directory loses its
     /// only link, `simple_rmdir`). Returns the object of a pin that was destroyed.
     fn remove_entry(&mut self, dir: Ino, name: &str) -> Option<ObjRef> {
-        let ino = match &mut self.inode_mut(dir).node {
-            Node::Dir { children, .. } => children.remove(name).expect("vfs: missing entry"),
-            _ => panic!("vfs: not a directory"),
-        };
+        let ino = self.unlink_name(dir, name);
         let inode = self.inode_mut(ino);
         inode.links -= 1;
         self.maybe_free(ino)

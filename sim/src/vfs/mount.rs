@@ -87,6 +87,7 @@ impl Vfs {
         let root = self.alloc_raw(Inode {
             node: Node::Dir {
                 children: BTreeMap::new(),
+                order: Vec::new(),
                 parent: 0,
             },
             mode: S_ISVTX | (mode.unwrap_or(0o777) & S_IALLUGO),

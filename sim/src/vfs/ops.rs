@@ -271,10 +271,7 @@ impl Vfs {
 
     /// `d_move`: the entry keeps its inode and link count, and a directory its new parent.
     fn move_entry(&mut self, old_dir: Ino, oname: &str, new_dir: Ino, nname: &str) {
-        let ino = match &mut self.inode_mut(old_dir).node {
-            Node::Dir { children, .. } => children.remove(oname).expect("vfs: missing entry"),
-            _ => panic!("vfs: not a directory"),
-        };
+        let ino = self.unlink_name(old_dir, oname);
         self.inode_mut(ino).links -= 1;
         self.add_entry(new_dir, nname, ino);
     }

@@ -25,8 +25,9 @@ impl Vfs {
     }
 
     /// `open(O_RDONLY|O_DIRECTORY)` + `getdents64`: walk (symlinks followed); a
-    /// non-directory is `ENOTDIR`; no read permission is `EACCES` (`may_open`). Entries are
-    /// sorted by name, without `.` and `..`; each entry's `Stat` is of the inode the
+    /// non-directory is `ENOTDIR`; no read permission is `EACCES` (`may_open`). Entries come
+    /// newest first, as `dcache_readdir` walks `d_children` (a renamed entry counts as new),
+    /// without `.` and `..`; each entry's `Stat` is of the inode the
     /// directory names (a mountpoint's own inode, as `d_ino`/`d_type` report).
     pub fn readdir(&self, cred: &Cred, path: &str) -> SysResult<Vec<(String, Stat)>> {
         let loc = self.walk(cred, None, path, true)?;
@@ -34,10 +35,16 @@ impl Vfs {
             return Err(Errno::ENOTDIR);
         }
         self.permission(cred, loc.ino, MAY_READ)?;
-        Ok(self
-            .children(loc.ino)
+        let Node::Dir {
+            children, order, ..
+        } = &self.inode(loc.ino).node
+        else {
+            unreachable!("checked to be a directory");
+        };
+        Ok(order
             .iter()
-            .map(|(name, &ino)| (name.clone(), self.stat_of(ino)))
+            .rev()
+            .map(|name| (name.clone(), self.stat_of(children[name])))
             .collect())
     }
 
@@ -173,7 +180,18 @@ impl Vfs {
                 );
                 continue;
             };
-            if let Node::Dir { children, parent } = &inode.node {
+            if let Node::Dir {
+                children,
+                order,
+                parent,
+            } = &inode.node
+            {
+                let mut sorted = order.clone();
+                sorted.sort();
+                assert!(
+                    sorted.iter().eq(children.keys()),
+                    "vfs: entry order of {ino} is not its entries"
+                );
                 if *parent == ino as Ino {
                     *names.entry(ino as Ino).or_default() += 1;
                 }

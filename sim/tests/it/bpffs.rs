@@ -82,7 +82,7 @@ fn f1_fresh_instance_holds_maps_debug_and_progs_debug_root_is_sticky_owned_by_mo
     cred.gid = 7;
     s.k.set_cred(root, cred).expect("cred");
     s.run(|k| k.mount_bpffs(root, BPF)).expect("mount");
-    assert_eq!(names(&s, BPF), ["maps.debug", "progs.debug"]);
+    assert_eq!(names(&s, BPF), ["progs.debug", "maps.debug"]);
     let st = s.k.stat(root, BPF).expect("stat");
     assert_eq!(st.kind, FileKind::Dir);
     assert_eq!(st.mode, 0o1777, "drwxrwxrwt");
@@ -119,7 +119,7 @@ fn f1_every_mount_is_a_new_independent_instance() {
         s.run(|k| k.obj_get(root, "/tmp/b2/only_here", 0)),
         Err(Errno::ENOENT)
     );
-    assert_eq!(names(&s, "/tmp/b2"), ["maps.debug", "progs.debug"]);
+    assert_eq!(names(&s, "/tmp/b2"), ["progs.debug", "maps.debug"]);
     assert_ne!(
         s.k.stat(root, BPF).expect("stat").fs,
         s.k.stat(root, "/tmp/b2").expect("stat").fs
@@ -209,7 +209,7 @@ fn f3_pin_file_flags_other_than_path_fd_are_einval() {
         Err(Errno::EINVAL),
         "path_fd without BPF_F_PATH_FD"
     );
-    assert_eq!(names(&s, BPF), ["maps.debug", "progs.debug"]);
+    assert_eq!(names(&s, BPF), ["progs.debug", "maps.debug"]);
 }
 
 #[test]

@@ -96,8 +96,8 @@ fn preload_populates_maps_debug_and_progs_debug() {
     assert_eq!(
         got,
         [
-            ("maps.debug", FileKind::Regular, 0o400, 7),
-            ("progs.debug", FileKind::Regular, 0o400, 7)
+            ("progs.debug", FileKind::Regular, 0o400, 7),
+            ("maps.debug", FileKind::Regular, 0o400, 7)
         ]
     );
     // links are not modeled: OBJ_GET on them is EACCES

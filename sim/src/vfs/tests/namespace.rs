@@ -387,14 +387,14 @@ fn chown_needs_cap_chown() {
 }
 
 #[test]
-fn readdir_needs_read_permission_and_lists_sorted() {
+fn readdir_needs_read_permission_and_lists_newest_first() {
     let mut s = sim();
     s.mkdir(&ROOT, None, "/sys/fs/bpf/d", 0o711).unwrap();
     for n in ["z", "a", "m"] {
         s.pin(&ROOT, None, &format!("/sys/fs/bpf/d/{n}"), map(1))
             .unwrap();
     }
-    assert_eq!(names(&s, "/sys/fs/bpf/d"), ["a", "m", "z"]);
+    assert_eq!(names(&s, "/sys/fs/bpf/d"), ["m", "a", "z"]);
     assert_eq!(s.readdir(&user(1000), "/sys/fs/bpf/d"), Err(Errno::EACCES));
     assert_eq!(s.readdir(&ROOT, "/sys/fs/bpf/d/a"), Err(Errno::ENOTDIR));
     // search without read still reaches the entries

@@ -137,8 +137,29 @@ fn rename_onto_the_same_inode_is_a_no_op() {
         s.rename(&user(1000), "/sys/fs/bpf/p", "/sys/fs/bpf/q"),
         Ok(None)
     );
-    assert_eq!(names(&s, "/sys/fs/bpf"), ["p", "q"]);
+    assert_eq!(names(&s, "/sys/fs/bpf"), ["q", "p"]);
     assert_eq!(s.rename(&ROOT, "/sys/fs/bpf/p", "/sys/fs/bpf/p"), Ok(None));
+}
+
+/// `ls -f` of a 6.18 bpffs after `mkdir b a c`, `mv b d`, `rmdir a; mkdir a`: `c a b`, then
+/// `d c a`, then `a d c`, each followed by the preloaded `progs.debug maps.debug` (newest
+/// first; a renamed entry counts as new).
+#[test]
+fn readdir_order_follows_creation_and_rename_as_on_the_kernel() {
+    let mut s = Sim(Vfs::new(true));
+    s.mount_bpffs(&ROOT, "/tmp", None).unwrap();
+    for n in ["b", "a", "c"] {
+        s.mkdir(&ROOT, None, &format!("/tmp/{n}"), 0o700).unwrap();
+    }
+    let tail = ["progs.debug", "maps.debug"];
+    let with_tail =
+        |v: &[&str]| -> Vec<String> { v.iter().chain(&tail).map(|n| n.to_string()).collect() };
+    assert_eq!(names(&s, "/tmp"), with_tail(&["c", "a", "b"]));
+    s.rename(&ROOT, "/tmp/b", "/tmp/d").unwrap();
+    assert_eq!(names(&s, "/tmp"), with_tail(&["d", "c", "a"]));
+    s.rmdir(&ROOT, None, "/tmp/a").unwrap();
+    s.mkdir(&ROOT, None, "/tmp/a", 0o700).unwrap();
+    assert_eq!(names(&s, "/tmp"), with_tail(&["a", "d", "c"]));
 }
 
 #[test]
