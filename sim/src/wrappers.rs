@@ -229,10 +229,15 @@ impl Kernel {
             let mut m = UserBufs::new();
             let d = m.input(data);
             let lb = if log_size > 0 { m.output(&mut log) } else { 0 };
-            let a = btf_load_attr(d, data.len() as u32, lb, log_size as u32, log_level);
+            let a =
+                crate::kernel::btf::load_attr(d, data.len() as u32, lb, log_size as u32, log_level);
             self.call(pid, cmd::BTF_LOAD, a, &mut m).map(|fd| fd as i32)
         };
-        let text = log.iter().take_while(|&&b| b != 0).map(|&b| b as char).collect();
+        let text = log
+            .iter()
+            .take_while(|&&b| b != 0)
+            .map(|&b| b as char)
+            .collect();
         (r, text)
     }
 
@@ -438,17 +443,6 @@ fn btf_bufs<'a>(m: &mut UserBufs<'a>, a: &'a ProgLoadAttr) -> (u64, u64) {
         m.input(&a.line_info)
     };
     (fi, li)
-}
-
-/// `BPF_BTF_LOAD` attr bytes for a blob at `btf` of `size` bytes, with a log buffer.
-pub fn btf_load_attr(btf: u64, size: u32, log_buf: u64, log_size: u32, log_level: u32) -> AttrBuf {
-    use crate::kernel::btf::off as b;
-    AttrBuf::default()
-        .u64(b::BTF, btf)
-        .u32(b::BTF_SIZE, size)
-        .u64(b::BTF_LOG_BUF, log_buf)
-        .u32(b::BTF_LOG_SIZE, log_size)
-        .u32(b::BTF_LOG_LEVEL, log_level)
 }
 
 fn cstr(s: &str) -> Vec<u8> {

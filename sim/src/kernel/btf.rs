@@ -67,6 +67,22 @@ pub mod btf_info {
     pub const KERNEL_BTF: usize = 28;
 }
 
+/// `BPF_BTF_LOAD` attr bytes for a blob at `btf` of `size` bytes, with a log buffer.
+pub fn load_attr(
+    btf: u64,
+    size: u32,
+    log_buf: u64,
+    log_size: u32,
+    log_level: u32,
+) -> crate::attr::AttrBuf {
+    crate::attr::AttrBuf::default()
+        .u64(off::BTF, btf)
+        .u32(off::BTF_SIZE, size)
+        .u64(off::BTF_LOG_BUF, log_buf)
+        .u32(off::BTF_LOG_SIZE, log_size)
+        .u32(off::BTF_LOG_LEVEL, log_level)
+}
+
 /// A loaded BTF object.
 #[derive(Clone, Debug)]
 pub struct BtfObj {
@@ -325,10 +341,7 @@ impl Kernel {
         if !self.proc(pid)?.cred.caps.has(crate::uapi::cap::SYS_ADMIN) {
             return Err(Errno::EPERM);
         }
-        let b = self
-            .btf_ids
-            .get(a.u32(id::START_ID))
-            .ok_or(Errno::ENOENT)?;
+        let b = self.btf_ids.get(a.u32(id::START_ID)).ok_or(Errno::ENOENT)?;
         self.btf_inc(b);
         match self.install_file(pid, FileObj::Btf(b), true, true) {
             Ok(fd) => Ok(fd as i64),

@@ -48,6 +48,14 @@ pub struct MapCreateAttr {
     pub map_name: [u8; 16],
     /// `map_extra`.
     pub map_extra: u64,
+    /// `btf_fd`.
+    pub btf_fd: u32,
+    /// `btf_key_type_id`.
+    pub btf_key_type_id: u32,
+    /// `btf_value_type_id`.
+    pub btf_value_type_id: u32,
+    /// `btf_vmlinux_value_type_id`.
+    pub btf_vmlinux_value_type_id: u32,
 }
 
 impl MapCreateAttr {
@@ -93,6 +101,10 @@ impl MapCreateAttr {
             numa_node: a.u32(o::NUMA_NODE),
             map_name: a.name(o::MAP_NAME),
             map_extra: a.u64(o::MAP_EXTRA),
+            btf_fd: a.u32(o::BTF_FD),
+            btf_key_type_id: a.u32(o::BTF_KEY_TYPE_ID),
+            btf_value_type_id: a.u32(o::BTF_VALUE_TYPE_ID),
+            btf_vmlinux_value_type_id: a.u32(o::BTF_VMLINUX_VALUE_TYPE_ID),
         }
     }
 
@@ -108,6 +120,10 @@ impl MapCreateAttr {
             .u32(o::NUMA_NODE, self.numa_node)
             .bytes(o::MAP_NAME, &self.map_name)
             .u64(o::MAP_EXTRA, self.map_extra)
+            .u32(o::BTF_FD, self.btf_fd)
+            .u32(o::BTF_KEY_TYPE_ID, self.btf_key_type_id)
+            .u32(o::BTF_VALUE_TYPE_ID, self.btf_value_type_id)
+            .u32(o::BTF_VMLINUX_VALUE_TYPE_ID, self.btf_vmlinux_value_type_id)
     }
 }
 
@@ -271,12 +287,21 @@ impl Kernel {
     /// the map's; then the type's `map_check_btf` (arrays: a 32-bit INT key, or no key for a
     /// single-entry array of a DATASEC value; prog_array and map-in-map: `ENOTSUPP`, they
     /// take no BTF).
-    fn map_check_btf(&self, a: &MapCreateAttr, b: crate::kernel::btf::BtfIdx, key: u32, value: u32) -> SysResult<()> {
+    fn map_check_btf(
+        &self,
+        a: &MapCreateAttr,
+        b: crate::kernel::btf::BtfIdx,
+        key: u32,
+        value: u32,
+    ) -> SysResult<()> {
         use crate::loader::btf::{Extra, kind};
         let btf = &self.btfs[b.0].btf;
         let sized = |id: u32| -> Option<u32> {
             let t = btf.type_by_id(id)?;
-            if matches!(t.kind, kind::FUNC | kind::FUNC_PROTO | kind::VAR | kind::FWD | kind::DECL_TAG) {
+            if matches!(
+                t.kind,
+                kind::FUNC | kind::FUNC_PROTO | kind::VAR | kind::FWD | kind::DECL_TAG
+            ) {
                 return None;
             }
             btf.resolve_size(id).ok()
@@ -295,12 +320,17 @@ impl Kernel {
         match a.map_type {
             mt::ARRAY => {
                 if key == 0 {
-                    let is_datasec = btf.type_by_id(value).is_some_and(|t| t.kind == kind::DATASEC);
+                    let value = btf.skip_mods_and_typedefs(value).unwrap_or(0);
+                    let is_datasec = btf
+                        .type_by_id(value)
+                        .is_some_and(|t| t.kind == kind::DATASEC);
                     if a.max_entries != 1 || !is_datasec {
                         return Err(Errno::EINVAL);
                     }
                     return Ok(());
                 }
+                // btf_type_id_size hands the check the type past modifiers and typedefs.
+                let key = btf.skip_mods_and_typedefs(key).unwrap_or(0);
                 match btf.type_by_id(key) {
                     Some(t) if t.kind == kind::INT => match t.extra {
                         Extra::Word(enc) if enc & 0xff == 32 && (enc >> 16) & 0xff == 0 => Ok(()),

@@ -157,7 +157,11 @@ impl Kernel {
         }
         wr32(info, BTF_KEY_TYPE_ID, map.btf_key_type_id);
         wr32(info, BTF_VALUE_TYPE_ID, map.btf_value_type_id);
-        wr32(info, BTF_VMLINUX_VALUE_TYPE_ID, map.btf_vmlinux_value_type_id);
+        wr32(
+            info,
+            BTF_VMLINUX_VALUE_TYPE_ID,
+            map.btf_vmlinux_value_type_id,
+        );
         if uhash != 0 {
             // ops->map_get_hash: arrays only; the map must be frozen.
             let MapData::Array { values } = &map.data else {
