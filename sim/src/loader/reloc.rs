@@ -289,12 +289,15 @@ fn classify(obj: &Object, pi: usize, r: &Reloc) -> Result<Desc, LoadError> {
 /// (`append_subprog_relos`). The recursion of `bpf_object__reloc_code` is an explicit stack
 /// here (same order: a call to a function not yet appended appends it and walks it before
 /// the caller's scan resumes), so a long chain of functions cannot overflow the stack.
+/// Combined code, its relocations, and where each function went ([`Linked::parts`]).
+type CallsLinked = (Vec<Insn>, Vec<Desc>, Vec<(usize, usize)>);
+
 fn relocate_calls(
     obj: &Object,
     code: &[Vec<Insn>],
     descs: &[Vec<Desc>],
     main: usize,
-) -> Result<(Vec<Insn>, Vec<Desc>, Vec<(usize, usize)>), LoadError> {
+) -> Result<CallsLinked, LoadError> {
     let mut parts = vec![(main, 0usize)];
     let mut insns = code[main].clone();
     let mut relos = descs[main].clone();
