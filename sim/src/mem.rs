@@ -2,7 +2,11 @@
 //!
 //! bpf() receives user pointers (`key`, `value`, `insns`, `pathname`, ...). In the model a
 //! caller passes a [`UserMem`] that resolves those addresses; an address it does not map (NULL
-//! included) is `EFAULT`, as `copy_from_user` fails in the kernel. The typed wrappers on
+//! included) is `EFAULT`, as `copy_from_user` fails in the kernel. A copy that starts in a
+//! buffer and runs past its end behaves as the kernel's does at an unmapped page: a write
+//! (`copy_to_user`) stores the bytes up to the end, then fails with `EFAULT` (measured on
+//! 6.18 with `BPF_PROG_TEST_RUN`'s `data_out`); a read fails with `EFAULT` (the kernel
+//! zero-fills what it could not read, which no caller lets out). The typed wrappers on
 //! [`crate::Kernel`] build a [`UserBufs`] from slices, so most users never see addresses.
 
 use crate::errno::{Errno, SysResult};
@@ -11,7 +15,8 @@ use crate::errno::{Errno, SysResult};
 pub trait UserMem {
     /// `copy_from_user`: fill `out` from `addr`, or `EFAULT`.
     fn read(&self, addr: u64, out: &mut [u8]) -> SysResult<()>;
-    /// `copy_to_user`: write `data` at `addr`, or `EFAULT`.
+    /// `copy_to_user`: write `data` at `addr`, or `EFAULT`. Like the kernel's, a copy that
+    /// reaches unmapped memory part-way has stored the bytes before it when it fails.
     fn write(&mut self, addr: u64, data: &[u8]) -> SysResult<()>;
 
     /// `strncpy_from_user`: the NUL-terminated string at `addr`, at most `max` bytes before
@@ -132,14 +137,23 @@ impl UserMem for UserBufs<'_> {
     }
 
     fn write(&mut self, addr: u64, data: &[u8]) -> SysResult<()> {
-        let (idx, off) = self.locate(addr, data.len())?;
-        match self.get_mut(idx).expect("located") {
-            Buf::Out(b) => {
-                copy_small(&mut b[off..off + data.len()], data);
-                Ok(())
-            }
-            Buf::In(_) => Err(Errno::EFAULT),
+        if let Ok((idx, off)) = self.locate(addr, data.len()) {
+            return match self.get_mut(idx).expect("located") {
+                Buf::Out(b) => {
+                    copy_small(&mut b[off..off + data.len()], data);
+                    Ok(())
+                }
+                Buf::In(_) => Err(Errno::EFAULT),
+            };
         }
+        // Past the end of a writable buffer: the bytes that fit, then EFAULT.
+        if let Ok((idx, off)) = self.locate(addr, 0)
+            && let Some(Buf::Out(b)) = self.get_mut(idx)
+        {
+            let n = b.len().saturating_sub(off).min(data.len());
+            b[off..off + n].copy_from_slice(&data[..n]);
+        }
+        Err(Errno::EFAULT)
     }
 }
 
@@ -174,5 +188,30 @@ pub(crate) fn copy_small(dst: &mut [u8], src: &[u8]) {
             dst[n - 16..].copy_from_slice(&src[n - 16..]);
         }
         _ => dst.copy_from_slice(src),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_past_the_end_stores_what_fits_then_faults() {
+        let mut out = [0u8; 4];
+        let input = [9u8; 4];
+        let mut m = UserBufs::new();
+        let a = m.output(&mut out);
+        let i = m.input(&input);
+        assert_eq!(m.write(a + 1, &[1, 2, 3, 4, 5]), Err(Errno::EFAULT));
+        assert_eq!(m.write(a + 4, &[7]), Err(Errno::EFAULT));
+        assert_eq!(m.write(a + 9, &[7]), Err(Errno::EFAULT));
+        assert_eq!(m.write(i, &[1]), Err(Errno::EFAULT));
+        assert_eq!(m.write(0, &[1]), Err(Errno::EFAULT));
+        let mut back = [0u8; 4];
+        assert_eq!(m.read(i, &mut back), Ok(()));
+        assert_eq!(back, [9; 4]);
+        assert_eq!(m.read(a, &mut [0u8; 5]), Err(Errno::EFAULT));
+        drop(m);
+        assert_eq!(out, [0, 1, 2, 3]);
     }
 }

@@ -22,7 +22,7 @@ pub const USAGE: &str = "Usage: bpfsim [OPTIONS] OBJECT { COMMAND | help }
        bpfsim sync                     an RCU grace period: deferred frees run
        bpfsim advance MSECS            move the virtual clock
        MACHINE OPTIONS := { --state PATH | --trace | --kernel }   (or BPFSIM_STATE=PATH)
-       --kernel: the same prog/map command through bpftool on the real kernel (root)
+       --kernel: the same prog/map command, bpfsim's code, on the real kernel (no state)
 ";
 
 /// bpftool's `is_prefix(pfx, str)`.

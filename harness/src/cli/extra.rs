@@ -36,6 +36,10 @@ pub fn dispatch(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
         Some("prog") => super::prog::dispatch(c, a),
         Some("map") => super::map::dispatch(c, a),
         Some("version") => version(c),
+        Some(cmd @ ("explain" | "log" | "reset" | "sync" | "advance")) if c.k().is_none() => c
+            .p_err(format!(
+                "'{cmd}' is bpfsim's own command; it has no --kernel form"
+            )),
         Some("explain") => explain(c, a),
         Some("log") => log(c),
         Some("reset") => Ok(()),
@@ -63,7 +67,9 @@ pub fn dispatch(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
             let v = a.next().unwrap_or_default();
             match parse_ulong(&v) {
                 Some(ms) => {
-                    c.p.k.advance(ms.saturating_mul(1_000_000));
+                    if let Some(k) = c.p.model() {
+                        k.advance(ms.saturating_mul(1_000_000));
+                    }
                     Ok(())
                 }
                 None => c.p_err(format!("can't parse {v} as MSECS")),
@@ -95,11 +101,12 @@ fn version(c: &mut Ctx<'_, '_>) -> CmdResult {
 
 /// `sync`: an RCU grace period; what it freed, one line each.
 fn sync(c: &mut Ctx<'_, '_>) -> CmdResult {
-    let before: Vec<u64> = c.k().events().iter().map(|e| e.serial).collect();
-    let n = before.len();
-    c.p.k.synchronize();
-    let freed: Vec<String> = c
-        .k()
+    let Some(k) = c.p.model() else {
+        return Err(());
+    };
+    let n = k.events().iter().count();
+    k.synchronize();
+    let freed: Vec<String> = k
         .events()
         .iter()
         .skip(n)
@@ -148,7 +155,9 @@ fn log(c: &mut Ctx<'_, '_>) -> CmdResult {
 
 /// Which object `explain` is about.
 fn find(c: &mut Ctx<'_, '_>, a: &mut Args, prog: bool) -> Result<Vec<u64>, ()> {
-    let k = c.k();
+    let Some(k) = c.k() else {
+        return Err(());
+    };
     let serial_of = |o: ObjRef| match o {
         ObjRef::Map(m) => k.map(m).map(|m| m.serial),
         ObjRef::Prog(p) => k.prog(p).map(|p| p.serial),
@@ -251,7 +260,7 @@ fn explain(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
     let serials = find(c, a, prog)?;
     let notes = c.procs.clone();
     for s in serials {
-        let Some(ex) = c.k().explain_serial(s) else {
+        let Some(ex) = c.k().and_then(|k| k.explain_serial(s)) else {
             continue;
         };
         let verdict = match (ex.obj, ex.id) {
@@ -272,8 +281,9 @@ fn explain(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
         // The position of each of the object's events in the machine's log.
         let positions: Vec<usize> = c
             .k()
-            .events()
-            .iter()
+            .map(|k| k.events().iter().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
             .enumerate()
             .filter(|(_, e)| e.serial == s)
             .map(|(i, _)| i)

@@ -140,7 +140,7 @@ pub fn open_pinned(c: &mut Ctx<'_, '_>, path: &str, prog: bool) -> Result<i32, (
             return Err(());
         }
     };
-    let is_prog = matches!(c.k().obj_of_fd(c.p.pid, fd), Some(sim::ObjRef::Prog(_)));
+    let is_prog = c.p.fd_is_prog(fd) == Some(true);
     if is_prog != prog {
         let _ = c.p.close(fd);
         c.p_err(format!(
@@ -198,7 +198,7 @@ pub fn mount_bpffs_for_pin(c: &mut Ctx<'_, '_>, name: &str) -> CmdResult {
     if c.opts.nomount {
         return c.p_err("no BPF file system found, not mounting it due to --nomount option");
     }
-    let why = match c.k().stat(c.p.pid, &dir) {
+    let why = match c.p.exists(&dir) {
         Err(e) => format!("mount --make-private {dir} failed: {}", strerror(e)),
         Ok(_) => match c.p.mount_bpffs(&dir) {
             Ok(()) => return Ok(()),

@@ -7,7 +7,7 @@ use sim::{Errno, MapCreateAttr};
 
 use super::args::{Args, is_prefix};
 use super::handles::{do_pin, parse_fd, parse_fds, parse_ulong, pin_fd, req_args};
-use super::info::{Info, MapInfo, map_fdinfo};
+use super::info::{Info, MapInfo};
 use super::prog::hex_json;
 use super::sys::strerror;
 use super::{CmdResult, Ctx};
@@ -97,7 +97,7 @@ fn show(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
         let mut r = Ok(());
         for fd in fds {
             if r.is_ok() {
-                r = map_info(c, fd).map(|m| show_one(c, &m));
+                r = map_info(c, fd).map(|m| show_one(c, fd, &m));
             }
             let _ = c.p.close(fd);
         }
@@ -117,8 +117,20 @@ fn show(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
     }
     let mut id = 0;
     let mut r = Ok(());
-    while let Ok(n) = c.p.get_next_id(false, id) {
-        id = n;
+    loop {
+        match c.p.get_next_id(false, id) {
+            Ok(n) => id = n,
+            Err(Errno::ENOENT) => break,
+            Err(e) => {
+                let old = if e == Errno::EINVAL {
+                    " -- kernel too old?"
+                } else {
+                    ""
+                };
+                r = c.p_err(format!("can't get next map: {}{old}", strerror(e)));
+                break;
+            }
+        }
         let fd = match c.p.get_fd_by_id(false, id) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => continue,
@@ -131,7 +143,7 @@ fn show(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
         // map's btf_id; the model has no BTF, so every listing is right.
         let m = map_info(c, fd);
         if let Ok(m) = &m {
-            show_one(c, m);
+            show_one(c, fd, m);
         }
         let _ = c.p.close(fd);
         if m.is_err() {
@@ -146,20 +158,10 @@ fn show(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
 }
 
 /// `show_map_close_plain` / `show_map_close_json`.
-fn show_one(c: &mut Ctx<'_, '_>, m: &MapInfo) {
-    let fdi = map_fdinfo(c.k(), m.id).unwrap_or_default();
+fn show_one(c: &mut Ctx<'_, '_>, fd: i32, m: &MapInfo) {
+    let fdi = c.p.map_fdinfo(fd, m.id);
     let pins = if c.opts.bpffs {
-        let k = c.k();
-        let want = k.map_by_id(m.id).map(sim::ObjRef::Map);
-        let mut v: Vec<String> = k
-            .vfs()
-            .pins()
-            .into_iter()
-            .filter(|p| Some(p.obj) == want)
-            .flat_map(|p| p.paths)
-            .collect();
-        v.sort();
-        v
+        c.p.pinned_paths(false, m.id)
     } else {
         Vec::new()
     };

@@ -8,6 +8,9 @@
 //! exits, closing its fds. A command that fails leaves the machine as it was (the kernel is
 //! restored and nothing is journaled), so the state file stays byte-identical.
 //!
+//! `--kernel` ([`invoke_on_kernel`]) runs the same command code as this process on the
+//! running kernel instead (`host`): no machine, no journal.
+//!
 //! Output is bpftool's, byte for byte, for what the model reports: the model does not JIT
 //! and loads no BTF, so programs show `not jited` and no `btf_id` (bpftool prints exactly
 //! that for such a kernel's answers); `memlock`, `frozen` and the prog_array owner come from
@@ -16,6 +19,7 @@
 mod args;
 mod extra;
 mod handles;
+mod host;
 pub mod info;
 pub mod json;
 mod map;
@@ -167,48 +171,101 @@ impl Machine {
         let journal = self.journal.clone();
         let first_event = self.k.events().iter().count();
         let procs = self.procs.clone();
-        let mut c = Ctx {
-            p: Proc::spawn(&mut self.k, "bpftool"),
-            out: String::new(),
-            err: String::new(),
-            json: a.json.then(|| JsonWriter::new(a.pretty)),
-            opts: a.opts(),
-            files,
-            journal,
-            code: None,
-            procs,
-        };
-        let note = ProcNote {
-            pid: c.p.pid.0,
-            first_event,
-            cmd: a.words().join(" "),
-        };
-        let r = extra::dispatch(&mut c, &mut a);
-        let code = if r.is_ok() { 0 } else { c.code.unwrap_or(255) };
-        let Ctx {
-            p,
-            mut out,
-            err,
-            json,
-            ..
-        } = c;
-        if let Some(w) = json {
-            out.push_str(&w.finish());
+        let cmd = a.words().join(" ");
+        let p = Proc::spawn(&mut self.k, "bpftool");
+        let (o, pid) = run_as(p, &mut a, files, journal, procs);
+        if o.code == 0 && kind == Kind::Machine {
+            self.procs.push(ProcNote {
+                pid,
+                first_event,
+                cmd,
+            });
         }
-        let trace = p.exit(code);
-        if code == 0 && kind == Kind::Machine {
-            self.procs.push(note);
-        }
-        (
-            Outcome {
-                stdout: out,
-                stderr: err,
-                code,
-                trace,
-            },
-            kind,
-        )
+        (o, kind)
     }
+}
+
+/// One parsed command line as process `p` (simulated or on the kernel): the command's
+/// output, its exit status, and the process's calls; also the pid it ran as.
+fn run_as(
+    p: Proc<'_>,
+    a: &mut Args,
+    files: &mut dyn FileSource,
+    journal: Vec<Entry>,
+    procs: Vec<ProcNote>,
+) -> (Outcome, u32) {
+    let pid = p.pid();
+    let mut c = Ctx {
+        p,
+        out: String::new(),
+        err: String::new(),
+        json: a.json.then(|| JsonWriter::new(a.pretty)),
+        opts: a.opts(),
+        files,
+        journal,
+        code: None,
+        procs,
+    };
+    let r = extra::dispatch(&mut c, a);
+    let code = if r.is_ok() { 0 } else { c.code.unwrap_or(255) };
+    let Ctx {
+        p,
+        mut out,
+        err,
+        json,
+        ..
+    } = c;
+    if let Some(w) = json {
+        out.push_str(&w.finish());
+    }
+    let trace = p.exit(code);
+    (
+        Outcome {
+            stdout: out,
+            stderr: err,
+            code,
+            trace,
+        },
+        pid,
+    )
+}
+
+/// The commands that act on the simulated machine as a whole or read what only the model
+/// knows: they have no `--kernel` form.
+const MODEL_ONLY: &[&str] = &[
+    "explain", "log", "reset", "sync", "advance", "script", "seed",
+];
+
+/// `bpfsim --kernel`: one command line run by bpfsim's own command code as this process on
+/// the running kernel (real bpf(2), mount, statfs, ... and `/proc/self/fdinfo`), with the
+/// same parsing, output and strace-like log as on the model. There is no machine and no
+/// journal: the kernel keeps its own state. The model-only commands ([`MODEL_ONLY`]) fail
+/// with `Error: 'CMD' is bpfsim's own command; it has no --kernel form`. Without the
+/// privilege, the kernel's errors are reported as bpftool reports them.
+pub fn invoke_on_kernel(argv: &[String], files: &mut dyn FileSource) -> Outcome {
+    let mut a = match Args::parse(argv) {
+        Ok(a) => a,
+        Err(opt) => {
+            return Outcome {
+                code: 255,
+                stderr: format!("Error: unrecognized option '{opt}'\n{}", args::USAGE),
+                ..Outcome::default()
+            };
+        }
+    };
+    if let Some(cmd) = a.peek().and_then(args::top_level) {
+        if MODEL_ONLY.contains(&cmd) && !a.version && !a.help {
+            return Outcome {
+                code: 255,
+                stderr: format!(
+                    "Error: '{cmd}' is bpfsim's own command; it has no --kernel form\n"
+                ),
+                ..Outcome::default()
+            };
+        }
+    }
+    let p = Proc::with(Box::new(host::HostCalls::default()));
+    run_as(p, &mut a, files, Vec::new(), Vec::new()).0
 }
 
 /// How deep scripts may nest.
@@ -426,54 +483,30 @@ impl Ctx<'_, '_> {
         Err(())
     }
 
-    /// The machine's kernel, for introspection.
-    pub fn k(&self) -> &Kernel {
-        self.p.k
+    /// The machine's kernel, for introspection; `None` under `--kernel`.
+    pub fn k(&self) -> Option<&Kernel> {
+        self.p.model_ref()
     }
 }
 
-/// `--kernel`: the same command line through the machine's bpftool (`$BPFSIM_BPFTOOL`, else
-/// `bpftool` in `PATH`) against the running kernel, when the user is root. The state file is
-/// not read or written; bpfsim's own commands have no kernel form.
+/// `--kernel`: [`invoke_on_kernel`] with the host's files, printed as the model's output is
+/// (`--trace`: the real calls, one line each, on stderr). The state file is not read or
+/// written.
 fn on_kernel(
     argv: &[String],
-    env: &dyn Fn(&str) -> Option<String>,
+    trace: bool,
     stdout: &mut dyn std::io::Write,
     stderr: &mut dyn std::io::Write,
 ) -> i32 {
-    let words = Args::parse(argv)
-        .map(|a| a.words().to_vec())
-        .unwrap_or_default();
-    if let Some(cmd) = words.first().and_then(|w| args::top_level(w)) {
-        if !["help", "prog", "map", "version"].contains(&cmd) {
-            let _ = writeln!(
-                stderr,
-                "Error: '{cmd}' is bpfsim's own command; it has no --kernel form"
-            );
-            return 255;
+    let o = invoke_on_kernel(argv, &mut sys::HostFiles::default());
+    let _ = stdout.write_all(o.stdout.as_bytes());
+    let _ = stderr.write_all(o.stderr.as_bytes());
+    if trace {
+        for l in &o.trace {
+            let _ = writeln!(stderr, "{l}");
         }
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
-        let _ = writeln!(
-            stderr,
-            "Error: --kernel needs root (bpftool on the real kernel); running as uid {euid}"
-        );
-        return 255;
-    }
-    let tool = env("BPFSIM_BPFTOOL").unwrap_or_else(|| "bpftool".into());
-    match std::process::Command::new(&tool).args(argv).output() {
-        Ok(o) => {
-            let _ = stdout.write_all(&o.stdout);
-            let _ = stderr.write_all(&o.stderr);
-            o.status.code().unwrap_or(255)
-        }
-        Err(e) => {
-            let _ = writeln!(stderr, "Error: can't run {tool}: {}", sys::io_text(&e));
-            255
-        }
-    }
+    o.code
 }
 
 /// The `bpfsim` binary: options about the state file (`--state PATH`, `--trace`) and
@@ -506,7 +539,7 @@ pub fn main_with(
         }
     }
     if kernel {
-        return on_kernel(&rest, env, stdout, stderr);
+        return on_kernel(&rest, trace, stdout, stderr);
     }
     let path = state::default_path(state_flag.as_deref(), env);
     let fail = |stderr: &mut dyn std::io::Write, e: StateError| {

@@ -10,9 +10,9 @@ use sim::{Errno, MapCreateAttr, ProgLoadAttr, SysResult, TestRunAttr};
 
 use super::args::Args;
 use super::handles::{do_pin, mount_bpffs_for_pin, parse_fd, parse_fds, parse_ulong, req_args};
-use super::info::{Info, ProgInfo, prog_memlock};
+use super::info::{Info, ProgInfo};
 use super::sys::{Proc, strerror};
-use super::time::{iso, wall_secs};
+use super::time::iso;
 use super::{CmdResult, Ctx};
 
 const HELP: &str = "Usage: bpfsim prog { show | list } [PROG]
@@ -101,8 +101,20 @@ fn show(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
     }
     let mut id = 0;
     let mut r = Ok(());
-    while let Ok(n) = c.p.get_next_id(true, id) {
-        id = n;
+    loop {
+        match c.p.get_next_id(true, id) {
+            Ok(n) => id = n,
+            Err(Errno::ENOENT) => break,
+            Err(e) => {
+                let old = if e == Errno::EINVAL {
+                    " -- kernel too old?"
+                } else {
+                    ""
+                };
+                r = c.p_err(format!("can't get next program: {}{old}", strerror(e)));
+                break;
+            }
+        }
         let fd = match c.p.get_fd_by_id(true, id) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => continue,
@@ -123,25 +135,11 @@ fn show(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
     r
 }
 
-fn pinned_paths(c: &Ctx<'_, '_>, prog: bool, id: u32) -> Vec<String> {
+fn pinned_paths(c: &mut Ctx<'_, '_>, prog: bool, id: u32) -> Vec<String> {
     if !c.opts.bpffs {
         return Vec::new();
     }
-    let k = c.k();
-    let want = if prog {
-        k.prog_by_id(id).map(sim::ObjRef::Prog)
-    } else {
-        k.map_by_id(id).map(sim::ObjRef::Map)
-    };
-    let mut out: Vec<String> = k
-        .vfs()
-        .pins()
-        .into_iter()
-        .filter(|p| Some(p.obj) == want)
-        .flat_map(|p| p.paths)
-        .collect();
-    out.sort();
-    out
+    c.p.pinned_paths(prog, id)
 }
 
 /// `show_prog`: one program, plain (`print_prog_plain`) or JSON (`print_prog_json`).
@@ -151,7 +149,7 @@ fn show_fd(c: &mut Ctx<'_, '_>, fd: i32) -> CmdResult {
         Ok(Info::Map(_)) => return c.p_err("can't get prog info: Invalid argument"),
         Err(e) => return c.p_err(format!("can't get prog info: {}", strerror(e))),
     };
-    let memlock = prog_memlock(p.xlated_len);
+    let memlock = c.p.prog_memlock(fd, p.xlated_len);
     let pins = pinned_paths(c, true, p.id);
     let tag: String = p.tag.iter().map(|b| format!("{b:02x}")).collect();
     let ty = prog_type::name(p.prog_type);
@@ -170,7 +168,7 @@ fn show_fd(c: &mut Ctx<'_, '_>, fd: i32) -> CmdResult {
         w.bool_field("gpl_compatible", p.gpl);
         if p.load_time != 0 {
             w.name("loaded_at");
-            w.raw(&wall_secs(p.load_time).to_string());
+            w.raw(&c.p.wall_secs(p.load_time).to_string());
             w.num_field("uid", p.uid);
         }
         w.num_field("bytes_xlated", p.xlated_len);
@@ -218,7 +216,7 @@ fn show_fd(c: &mut Ctx<'_, '_>, fd: i32) -> CmdResult {
     if p.load_time != 0 {
         o.push_str(&format!(
             "\tloaded_at {}  uid {}\n",
-            iso(wall_secs(p.load_time)),
+            iso(c.p.wall_secs(p.load_time)),
             p.uid
         ));
     }
@@ -383,12 +381,7 @@ impl LoadSys for Reusing<'_, '_> {
         let end = a.map_name.iter().position(|&b| b == 0).unwrap_or(16);
         let name = String::from_utf8_lossy(&a.map_name[..end]).into_owned();
         if let Some(&(_, fd)) = self.reuse.iter().find(|(n, _)| *n == name) {
-            let r = self.p.k.dupfd(self.p.pid, fd, 0, true);
-            self.p.trace.push(format!(
-                "fcntl({fd}, F_DUPFD_CLOEXEC, 0) = {}",
-                r.map_or_else(|e| format!("-1 {e:?}"), |v| v.to_string())
-            ));
-            return r;
+            return self.p.dupfd(fd);
         }
         self.p.map_create(a)
     }

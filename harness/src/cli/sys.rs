@@ -1,13 +1,14 @@
-//! One invocation of `bpfsim` as one simulated process ([`Proc`]): the bpf() and file system
-//! calls a bpftool run makes, each recorded as a strace-like line (`bpf(BPF_MAP_GET_NEXT_ID,
-//! {start_id=0}) = 0 {next_id=1}`), and the files it reads, served from the host or from the
-//! state journal ([`FileSource`]).
+//! One invocation of `bpfsim` as one process ([`Proc`]): the bpf() and file system calls a
+//! bpftool run makes, each recorded as a strace-like line (`bpf(BPF_MAP_GET_NEXT_ID,
+//! {start_id=0, next_id=1}) = 0`) and answered by a [`Calls`]: the simulated machine
+//! ([`SimCalls`]) or, under `--kernel`, the running kernel (`super::host`); and the files it
+//! reads, served from the host or from the state journal ([`FileSource`]).
 
 use std::collections::BTreeMap;
 
 use sim::loader::load::LoadSys;
 
-use super::info::Info;
+use super::info::{Info, MapFdinfo, map_fdinfo, prog_memlock};
 use sim::uapi::{map_type, prog_type};
 use sim::{Errno, Kernel, MapCreateAttr, Pid, ProgLoadAttr, SysResult, TestRunAttr, TestRunResult};
 
@@ -127,12 +128,213 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// One simulated process running one `bpfsim` command, with its call log.
-pub struct Proc<'k> {
+/// The system calls one `bpfsim` process makes, without their log: answered by the
+/// simulated machine ([`SimCalls`]) or by the running kernel (`super::host::HostCalls`,
+/// `--kernel`). Each is the call bpftool makes, with the kernel's result.
+pub trait Calls {
+    /// `BPF_MAP_GET_NEXT_ID` / `BPF_PROG_GET_NEXT_ID`.
+    fn get_next_id(&mut self, prog: bool, start: u32) -> SysResult<u32>;
+    /// `BPF_MAP_GET_FD_BY_ID` / `BPF_PROG_GET_FD_BY_ID`.
+    fn get_fd_by_id(&mut self, prog: bool, id: u32) -> SysResult<i32>;
+    /// `BPF_OBJ_GET_INFO_BY_FD` (a program's map ids and translated instructions too).
+    fn info(&mut self, fd: i32) -> SysResult<Info>;
+    /// `BPF_OBJ_GET`.
+    fn obj_get(&mut self, path: &str, flags: u32) -> SysResult<i32>;
+    /// `BPF_OBJ_PIN`.
+    fn obj_pin(&mut self, fd: i32, path: &str) -> SysResult<()>;
+    /// `close(fd)`.
+    fn close(&mut self, fd: i32) -> SysResult<()>;
+    /// `fcntl(fd, F_DUPFD_CLOEXEC, 0)`.
+    fn dupfd(&mut self, fd: i32) -> SysResult<i32>;
+    /// `BPF_MAP_LOOKUP_ELEM` into a `value_len`-byte buffer.
+    fn lookup(&mut self, fd: i32, key: &[u8], value_len: usize) -> SysResult<Vec<u8>>;
+    /// `BPF_MAP_UPDATE_ELEM`.
+    fn update(&mut self, fd: i32, key: &[u8], value: &[u8], flags: u64) -> SysResult<()>;
+    /// `BPF_MAP_DELETE_ELEM`.
+    fn delete(&mut self, fd: i32, key: &[u8]) -> SysResult<()>;
+    /// `BPF_MAP_GET_NEXT_KEY` (`None`: a NULL key) into a `key_len`-byte buffer.
+    fn next_key(&mut self, fd: i32, key: Option<&[u8]>, key_len: usize) -> SysResult<Vec<u8>>;
+    /// `BPF_MAP_FREEZE`.
+    fn freeze(&mut self, fd: i32) -> SysResult<()>;
+    /// `BPF_MAP_CREATE`.
+    fn map_create(&mut self, a: &MapCreateAttr) -> SysResult<i32>;
+    /// `BPF_PROG_LOAD`.
+    fn prog_load(&mut self, a: &ProgLoadAttr) -> SysResult<i32>;
+    /// `BPF_PROG_TEST_RUN`: the result, and what was written back (also after a failure).
+    fn test_run(&mut self, fd: i32, a: &TestRunAttr) -> (SysResult<()>, TestRunResult);
+    /// `mkdir(path, 0700)`.
+    fn mkdir(&mut self, path: &str) -> SysResult<()>;
+    /// `mount("bpf", path, "bpf", 0, NULL)`.
+    fn mount_bpffs(&mut self, path: &str) -> SysResult<()>;
+    /// `umount2(path, 0)`.
+    fn umount(&mut self, path: &str) -> SysResult<()>;
+    /// `unlink(path)`.
+    fn unlink(&mut self, path: &str) -> SysResult<()>;
+    /// `statfs(path)`: whether it is on a bpffs.
+    fn statfs_bpffs(&mut self, path: &str) -> SysResult<bool>;
+    /// Whether `path` exists (bpftool's `mount --make-private` fails on a missing one).
+    fn exists(&self, path: &str) -> SysResult<()>;
+    /// The kind of object `fd` refers to (`get_fd_type`): `Some(true)` a program,
+    /// `Some(false)` a map.
+    fn fd_is_prog(&self, fd: i32) -> Option<bool>;
+    /// The fdinfo of map `fd` (id `id`): memlock, frozen, prog_array owner.
+    fn map_fdinfo(&self, fd: i32, id: u32) -> MapFdinfo;
+    /// The fdinfo `memlock` of program `fd` (translated length `xlated_len`).
+    fn prog_memlock(&self, fd: i32, xlated_len: u32) -> u64;
+    /// Every pinned path of the program (`prog`) or map with id `id` (`-f`), in the order
+    /// the implementation finds them (the model: sorted; the kernel: bpftool's walk).
+    fn pinned_paths(&mut self, prog: bool, id: u32) -> Vec<String>;
+    /// A program's `load_time` (ns since boot) as seconds since the epoch (bpftool's
+    /// `print_boot_time`).
+    fn wall_secs(&self, load_time_ns: u64) -> i64;
+    /// The process id.
+    fn pid(&self) -> u32;
+    /// `exit_group`: every fd closes.
+    fn exit(&mut self);
+    /// The simulated machine, when the calls go to one.
+    fn model(&mut self) -> Option<&mut Kernel>;
+    /// The simulated machine, read-only.
+    fn model_ref(&self) -> Option<&Kernel>;
+}
+
+/// The simulated machine's answers: the calls of process `pid` of `k`.
+pub struct SimCalls<'k> {
     /// The machine.
     pub k: &'k mut Kernel,
     /// The process.
     pub pid: Pid,
+}
+
+impl Calls for SimCalls<'_> {
+    fn get_next_id(&mut self, prog: bool, start: u32) -> SysResult<u32> {
+        if prog {
+            self.k.prog_get_next_id(self.pid, start)
+        } else {
+            self.k.map_get_next_id(self.pid, start)
+        }
+    }
+    fn get_fd_by_id(&mut self, prog: bool, id: u32) -> SysResult<i32> {
+        if prog {
+            self.k.prog_get_fd_by_id(self.pid, id)
+        } else {
+            self.k.map_get_fd_by_id(self.pid, id, 0)
+        }
+    }
+    fn info(&mut self, fd: i32) -> SysResult<Info> {
+        self.k
+            .obj_get_info_by_fd(self.pid, fd)
+            .map(|i| Info::decode(&i.info, i.map_ids, i.xlated))
+    }
+    fn obj_get(&mut self, path: &str, flags: u32) -> SysResult<i32> {
+        self.k.obj_get(self.pid, path, flags)
+    }
+    fn obj_pin(&mut self, fd: i32, path: &str) -> SysResult<()> {
+        self.k.obj_pin(self.pid, fd, path)
+    }
+    fn close(&mut self, fd: i32) -> SysResult<()> {
+        self.k.close(self.pid, fd)
+    }
+    fn dupfd(&mut self, fd: i32) -> SysResult<i32> {
+        self.k.dupfd(self.pid, fd, 0, true)
+    }
+    fn lookup(&mut self, fd: i32, key: &[u8], value_len: usize) -> SysResult<Vec<u8>> {
+        let mut v = vec![0u8; value_len];
+        self.k.map_lookup_elem(self.pid, fd, key, &mut v, 0)?;
+        Ok(v)
+    }
+    fn update(&mut self, fd: i32, key: &[u8], value: &[u8], flags: u64) -> SysResult<()> {
+        self.k.map_update_elem(self.pid, fd, key, value, flags)
+    }
+    fn delete(&mut self, fd: i32, key: &[u8]) -> SysResult<()> {
+        self.k.map_delete_elem(self.pid, fd, key)
+    }
+    fn next_key(&mut self, fd: i32, key: Option<&[u8]>, key_len: usize) -> SysResult<Vec<u8>> {
+        let mut next = vec![0u8; key_len];
+        self.k.map_get_next_key(self.pid, fd, key, &mut next)?;
+        Ok(next)
+    }
+    fn freeze(&mut self, fd: i32) -> SysResult<()> {
+        self.k.map_freeze(self.pid, fd)
+    }
+    fn map_create(&mut self, a: &MapCreateAttr) -> SysResult<i32> {
+        self.k.map_create(self.pid, a)
+    }
+    fn prog_load(&mut self, a: &ProgLoadAttr) -> SysResult<i32> {
+        self.k.prog_load(self.pid, a)
+    }
+    fn test_run(&mut self, fd: i32, a: &TestRunAttr) -> (SysResult<()>, TestRunResult) {
+        self.k.prog_test_run_partial(self.pid, fd, a)
+    }
+    fn mkdir(&mut self, path: &str) -> SysResult<()> {
+        self.k.mkdir(self.pid, path, 0o700)
+    }
+    fn mount_bpffs(&mut self, path: &str) -> SysResult<()> {
+        self.k.mount_bpffs(self.pid, path).map(drop)
+    }
+    fn umount(&mut self, path: &str) -> SysResult<()> {
+        self.k.umount(self.pid, path)
+    }
+    fn unlink(&mut self, path: &str) -> SysResult<()> {
+        self.k.unlink(self.pid, path)
+    }
+    fn statfs_bpffs(&mut self, path: &str) -> SysResult<bool> {
+        self.k
+            .stat(self.pid, path)
+            .map(|s| s.fs != sim::vfs::FsKind::Host)
+    }
+    fn exists(&self, path: &str) -> SysResult<()> {
+        self.k.stat(self.pid, path).map(drop)
+    }
+    fn fd_is_prog(&self, fd: i32) -> Option<bool> {
+        self.k
+            .obj_of_fd(self.pid, fd)
+            .map(|o| matches!(o, sim::ObjRef::Prog(_)))
+    }
+    fn map_fdinfo(&self, _fd: i32, id: u32) -> MapFdinfo {
+        map_fdinfo(self.k, id).unwrap_or_default()
+    }
+    fn prog_memlock(&self, _fd: i32, xlated_len: u32) -> u64 {
+        prog_memlock(xlated_len)
+    }
+    fn pinned_paths(&mut self, prog: bool, id: u32) -> Vec<String> {
+        let want = if prog {
+            self.k.prog_by_id(id).map(sim::ObjRef::Prog)
+        } else {
+            self.k.map_by_id(id).map(sim::ObjRef::Map)
+        };
+        let mut out: Vec<String> = self
+            .k
+            .vfs()
+            .pins()
+            .into_iter()
+            .filter(|p| Some(p.obj) == want)
+            .flat_map(|p| p.paths)
+            .collect();
+        out.sort();
+        out
+    }
+    fn wall_secs(&self, load_time_ns: u64) -> i64 {
+        super::time::wall_secs(load_time_ns)
+    }
+    fn pid(&self) -> u32 {
+        self.pid.0
+    }
+    fn exit(&mut self) {
+        let _ = self.k.exit(self.pid);
+    }
+    fn model(&mut self) -> Option<&mut Kernel> {
+        Some(self.k)
+    }
+    fn model_ref(&self) -> Option<&Kernel> {
+        Some(self.k)
+    }
+}
+
+/// One process running one `bpfsim` command, with its call log: a simulated process, or
+/// (`--kernel`) this process on the running kernel. The log lines are the same either way.
+pub struct Proc<'k> {
+    /// Where the calls go.
+    sys: Box<dyn Calls + 'k>,
     /// One strace-like line per call, in order.
     pub trace: Vec<String>,
 }
@@ -142,17 +344,36 @@ impl<'k> Proc<'k> {
     /// needs) on `k`.
     pub fn spawn(k: &'k mut Kernel, comm: &str) -> Proc<'k> {
         let pid = k.spawn(comm, sim::Cred::ROOT);
+        Proc::with(Box::new(SimCalls { k, pid }))
+    }
+
+    /// A process whose calls go to `sys`.
+    pub fn with(sys: Box<dyn Calls + 'k>) -> Proc<'k> {
         Proc {
-            k,
-            pid,
+            sys,
             trace: Vec::new(),
         }
     }
 
+    /// The process id (the simulated pid, or this process's on the kernel).
+    pub fn pid(&self) -> u32 {
+        self.sys.pid()
+    }
+
+    /// The simulated machine, `None` on the running kernel.
+    pub fn model(&mut self) -> Option<&mut Kernel> {
+        self.sys.model()
+    }
+
+    /// The simulated machine, read-only; `None` on the running kernel.
+    pub fn model_ref(&self) -> Option<&Kernel> {
+        self.sys.model_ref()
+    }
+
     /// `exit_group`: every fd closes.
-    pub fn exit(self, code: i32) -> Vec<String> {
+    pub fn exit(mut self, code: i32) -> Vec<String> {
+        self.sys.exit();
         let mut trace = self.trace;
-        let _ = self.k.exit(self.pid);
         trace.push(format!("+++ exited with {} +++", code & 0xff));
         trace
     }
@@ -163,11 +384,7 @@ impl<'k> Proc<'k> {
 
     /// `BPF_MAP_GET_NEXT_ID` / `BPF_PROG_GET_NEXT_ID`.
     pub fn get_next_id(&mut self, prog: bool, start: u32) -> SysResult<u32> {
-        let r = if prog {
-            self.k.prog_get_next_id(self.pid, start)
-        } else {
-            self.k.map_get_next_id(self.pid, start)
-        };
+        let r = self.sys.get_next_id(prog, start);
         let cmd = if prog { "PROG" } else { "MAP" };
         let next = r
             .as_ref()
@@ -182,11 +399,7 @@ impl<'k> Proc<'k> {
 
     /// `BPF_MAP_GET_FD_BY_ID` / `BPF_PROG_GET_FD_BY_ID`.
     pub fn get_fd_by_id(&mut self, prog: bool, id: u32) -> SysResult<i32> {
-        let r = if prog {
-            self.k.prog_get_fd_by_id(self.pid, id)
-        } else {
-            self.k.map_get_fd_by_id(self.pid, id, 0)
-        };
+        let r = self.sys.get_fd_by_id(prog, id);
         let (cmd, field) = if prog {
             ("PROG", "prog_id")
         } else {
@@ -201,10 +414,7 @@ impl<'k> Proc<'k> {
 
     /// `BPF_OBJ_GET_INFO_BY_FD` (for a program, the sizes first, then the arrays).
     pub fn info(&mut self, fd: i32) -> SysResult<Info> {
-        let r = self
-            .k
-            .obj_get_info_by_fd(self.pid, fd)
-            .map(|i| Info::decode(&i.info, i.map_ids, i.xlated));
+        let r = self.sys.info(fd);
         self.log(format!(
             "bpf(BPF_OBJ_GET_INFO_BY_FD, {{bpf_fd={fd}}}) = {}",
             ret(&r.as_ref().map(|_| 0).map_err(|e| *e))
@@ -214,7 +424,7 @@ impl<'k> Proc<'k> {
 
     /// `BPF_OBJ_GET` of `path`.
     pub fn obj_get(&mut self, path: &str, flags: u32) -> SysResult<i32> {
-        let r = self.k.obj_get(self.pid, path, flags);
+        let r = self.sys.obj_get(path, flags);
         self.log(format!(
             "bpf(BPF_OBJ_GET, {{pathname={path:?}, file_flags={flags}}}) = {}",
             ret(&r)
@@ -224,7 +434,7 @@ impl<'k> Proc<'k> {
 
     /// `BPF_OBJ_PIN` of `fd` at `path`.
     pub fn obj_pin(&mut self, fd: i32, path: &str) -> SysResult<()> {
-        let r = self.k.obj_pin(self.pid, fd, path);
+        let r = self.sys.obj_pin(fd, path);
         self.log(format!(
             "bpf(BPF_OBJ_PIN, {{pathname={path:?}, bpf_fd={fd}, file_flags=0}}) = {}",
             ret(&r.map(|_| 0))
@@ -234,26 +444,32 @@ impl<'k> Proc<'k> {
 
     /// `close(fd)`.
     pub fn close(&mut self, fd: i32) -> SysResult<()> {
-        let r = self.k.close(self.pid, fd);
+        let r = self.sys.close(fd);
         self.log(format!("close({fd}) = {}", ret(&r.map(|_| 0))));
+        r
+    }
+
+    /// `fcntl(fd, F_DUPFD_CLOEXEC, 0)`.
+    pub fn dupfd(&mut self, fd: i32) -> SysResult<i32> {
+        let r = self.sys.dupfd(fd);
+        self.log(format!("fcntl({fd}, F_DUPFD_CLOEXEC, 0) = {}", ret(&r)));
         r
     }
 
     /// `BPF_MAP_LOOKUP_ELEM` into a `value_len`-byte buffer.
     pub fn lookup(&mut self, fd: i32, key: &[u8], value_len: usize) -> SysResult<Vec<u8>> {
-        let mut v = vec![0u8; value_len];
-        let r = self.k.map_lookup_elem(self.pid, fd, key, &mut v, 0);
+        let r = self.sys.lookup(fd, key, value_len);
         self.log(format!(
             "bpf(BPF_MAP_LOOKUP_ELEM, {{map_fd={fd}, key={}, flags=0}}) = {}",
             hex(key),
-            ret(&r.map(|_| 0))
+            ret(&r.as_ref().map(|_| 0).map_err(|e| *e))
         ));
-        r.map(|_| v)
+        r
     }
 
     /// `BPF_MAP_UPDATE_ELEM`.
     pub fn update(&mut self, fd: i32, key: &[u8], value: &[u8], flags: u64) -> SysResult<()> {
-        let r = self.k.map_update_elem(self.pid, fd, key, value, flags);
+        let r = self.sys.update(fd, key, value, flags);
         self.log(format!(
             "bpf(BPF_MAP_UPDATE_ELEM, {{map_fd={fd}, key={}, value={}, flags={flags}}}) = {}",
             hex(key),
@@ -265,7 +481,7 @@ impl<'k> Proc<'k> {
 
     /// `BPF_MAP_DELETE_ELEM`.
     pub fn delete(&mut self, fd: i32, key: &[u8]) -> SysResult<()> {
-        let r = self.k.map_delete_elem(self.pid, fd, key);
+        let r = self.sys.delete(fd, key);
         self.log(format!(
             "bpf(BPF_MAP_DELETE_ELEM, {{map_fd={fd}, key={}}}) = {}",
             hex(key),
@@ -276,19 +492,18 @@ impl<'k> Proc<'k> {
 
     /// `BPF_MAP_GET_NEXT_KEY` (`None`: a NULL key).
     pub fn next_key(&mut self, fd: i32, key: Option<&[u8]>, key_len: usize) -> SysResult<Vec<u8>> {
-        let mut next = vec![0u8; key_len];
-        let r = self.k.map_get_next_key(self.pid, fd, key, &mut next);
+        let r = self.sys.next_key(fd, key, key_len);
         self.log(format!(
             "bpf(BPF_MAP_GET_NEXT_KEY, {{map_fd={fd}, key={}}}) = {}",
             key.map_or("NULL".to_string(), hex),
-            ret(&r.map(|_| 0))
+            ret(&r.as_ref().map(|_| 0).map_err(|e| *e))
         ));
-        r.map(|_| next)
+        r
     }
 
     /// `BPF_MAP_FREEZE`.
     pub fn freeze(&mut self, fd: i32) -> SysResult<()> {
-        let r = self.k.map_freeze(self.pid, fd);
+        let r = self.sys.freeze(fd);
         self.log(format!(
             "bpf(BPF_MAP_FREEZE, {{map_fd={fd}}}) = {}",
             ret(&r.map(|_| 0))
@@ -298,7 +513,7 @@ impl<'k> Proc<'k> {
 
     /// `BPF_PROG_TEST_RUN`.
     pub fn test_run(&mut self, fd: i32, a: &TestRunAttr) -> (SysResult<()>, TestRunResult) {
-        let (r, out) = self.k.prog_test_run_partial(self.pid, fd, a);
+        let (r, out) = self.sys.test_run(fd, a);
         self.log(format!(
             "bpf(BPF_PROG_TEST_RUN, {{prog_fd={fd}, data_size_in={}, repeat={}}}) = {}",
             a.data_in.len(),
@@ -310,14 +525,14 @@ impl<'k> Proc<'k> {
 
     /// `mkdir(path, 0700)`.
     pub fn mkdir(&mut self, path: &str) -> SysResult<()> {
-        let r = self.k.mkdir(self.pid, path, 0o700);
+        let r = self.sys.mkdir(path);
         self.log(format!("mkdir({path:?}, 0700) = {}", ret(&r.map(|_| 0))));
         r
     }
 
     /// `mount("bpf", path, "bpf", 0, NULL)`.
     pub fn mount_bpffs(&mut self, path: &str) -> SysResult<()> {
-        let r = self.k.mount_bpffs(self.pid, path).map(drop);
+        let r = self.sys.mount_bpffs(path);
         self.log(format!(
             "mount(\"bpf\", {path:?}, \"bpf\", 0, NULL) = {}",
             ret(&r.map(|_| 0))
@@ -327,14 +542,14 @@ impl<'k> Proc<'k> {
 
     /// `umount2(path, 0)`.
     pub fn umount(&mut self, path: &str) -> SysResult<()> {
-        let r = self.k.umount(self.pid, path);
+        let r = self.sys.umount(path);
         self.log(format!("umount2({path:?}, 0) = {}", ret(&r.map(|_| 0))));
         r
     }
 
     /// `unlink(path)`.
     pub fn unlink_path(&mut self, path: &str) -> SysResult<()> {
-        let r = self.k.unlink(self.pid, path);
+        let r = self.sys.unlink(path);
         self.log(format!("unlink({path:?}) = {}", ret(&r.map(|_| 0))));
         r
     }
@@ -342,23 +557,55 @@ impl<'k> Proc<'k> {
     /// `statfs(path)`: whether `path` is on a bpffs (`BPF_FS_MAGIC`), as bpftool's
     /// `is_bpffs()` asks.
     pub fn is_bpffs(&mut self, path: &str) -> bool {
-        let r = self.k.stat(self.pid, path);
-        let on = matches!(&r, Ok(s) if s.fs != sim::vfs::FsKind::Host);
+        let r = self.sys.statfs_bpffs(path);
+        let on = matches!(r, Ok(true));
         self.log(format!(
             "statfs({path:?}) = {}",
             match &r {
-                Ok(_) if on => "0 {f_type=BPF_FS_MAGIC}".to_string(),
-                Ok(_) => "0".to_string(),
+                Ok(true) => "0 {f_type=BPF_FS_MAGIC}".to_string(),
+                Ok(false) => "0".to_string(),
                 Err(e) => ret::<i32>(&Err(*e)),
             }
         ));
         on
     }
+
+    /// Whether `path` exists (not logged: the model has no call for it).
+    pub fn exists(&self, path: &str) -> SysResult<()> {
+        self.sys.exists(path)
+    }
+
+    /// What `fd` refers to: `Some(true)` a program, `Some(false)` a map (bpftool reads the
+    /// fd's `/proc/self/fd` link; not logged).
+    pub fn fd_is_prog(&self, fd: i32) -> Option<bool> {
+        self.sys.fd_is_prog(fd)
+    }
+
+    /// The fdinfo of map `fd` with id `id` (not logged).
+    pub fn map_fdinfo(&self, fd: i32, id: u32) -> MapFdinfo {
+        self.sys.map_fdinfo(fd, id)
+    }
+
+    /// The fdinfo `memlock` of program `fd` (not logged).
+    pub fn prog_memlock(&self, fd: i32, xlated_len: u32) -> u64 {
+        self.sys.prog_memlock(fd, xlated_len)
+    }
+
+    /// A `load_time` as seconds since the epoch: the simulated machine's fixed boot instant,
+    /// or the running kernel's boot time from the clocks, as bpftool computes it.
+    pub fn wall_secs(&self, load_time_ns: u64) -> i64 {
+        self.sys.wall_secs(load_time_ns)
+    }
+
+    /// The pinned paths of an object (`-f`; not logged).
+    pub fn pinned_paths(&mut self, prog: bool, id: u32) -> Vec<String> {
+        self.sys.pinned_paths(prog, id)
+    }
 }
 
 impl LoadSys for Proc<'_> {
     fn map_create(&mut self, a: &MapCreateAttr) -> SysResult<i32> {
-        let r = self.k.map_create(self.pid, a);
+        let r = self.sys.map_create(a);
         self.log(format!(
             "bpf(BPF_MAP_CREATE, {{map_type={}, key_size={}, value_size={}, max_entries={}, map_flags={:#x}, inner_map_fd={}, map_name={}}}) = {}",
             map_type::name(a.map_type).map_or(a.map_type.to_string(), |n| format!("BPF_MAP_TYPE_{}", n.to_uppercase())),
@@ -385,7 +632,7 @@ impl LoadSys for Proc<'_> {
         }
     }
     fn prog_load(&mut self, a: &ProgLoadAttr) -> SysResult<i32> {
-        let r = self.k.prog_load(self.pid, a);
+        let r = self.sys.prog_load(a);
         self.log(format!(
             "bpf(BPF_PROG_LOAD, {{prog_type={}, insn_cnt={}, license={:?}, prog_flags={:#x}, prog_name={}, expected_attach_type={}}}) = {}",
             prog_type::name(a.prog_type).map_or(a.prog_type.to_string(), |n| format!("BPF_PROG_TYPE_{}", n.to_uppercase())),

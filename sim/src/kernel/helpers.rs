@@ -33,7 +33,7 @@ use crate::object::{MapIdx, ProgIdx};
 use crate::task::Pid;
 use crate::uapi::flags::{BPF_F_LOCK, BPF_F_RDONLY_PROG};
 use crate::uapi::pseudo;
-use crate::vm::{Env, EnvError, Memory, Program, RegionId, RegionKind, TailCallTarget};
+use crate::vm::{Env, EnvError, Memory, RegionId, RegionKind, TailCallTarget};
 
 /// Where map handles live: no region is ever mapped there.
 pub const MAP_HANDLE_BASE: u64 = 0xffff_a000_0000_0000;
@@ -651,7 +651,7 @@ impl Env for RunEnv<'_> {
         Ok(match slots.get(index as usize) {
             None => TailCallTarget::OutOfRange,
             Some(None) => TailCallTarget::Empty,
-            Some(Some(p)) => TailCallTarget::Prog(Program::new(self.k.progs[p.0].xlated.clone())),
+            Some(Some(p)) => TailCallTarget::Prog(self.k.progs[p.0].runnable.clone()),
         })
     }
 }

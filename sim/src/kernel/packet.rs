@@ -26,6 +26,8 @@ pub(crate) const ETH_HLEN: u64 = 14;
 /// `sizeof(struct xdp_frame)`: `bpf_xdp_adjust_head` keeps it free at the buffer's start
 /// (measured: 216 of the 256 bytes of headroom can be taken).
 pub(crate) const XDP_FRAME_SIZE: u64 = 40;
+/// `PAGE_SIZE`: the room of one XDP fragment.
+const PAGE_SIZE: usize = 4096;
 /// `SKB_MAX_ALLOC` (16 KiB minus `skb_shared_info`): the most `bpf_skb_change_tail` grows
 /// a test run's skb to (measured: 16064 works, 16065 is `EINVAL`).
 pub(crate) const SKB_MAX_ALLOC: u64 = 16064;
@@ -66,6 +68,9 @@ pub(crate) struct PacketState {
     pub l2_hidden: usize,
     /// Whether the program may write the packet.
     pub writable: bool,
+    /// XDP: the frame's fragments past the linear part (`skb_shared_info.frags`), each at
+    /// most a page; the program reaches them only through `bpf_xdp_adjust_tail`.
+    pub frags: Vec<Vec<u8>>,
 }
 
 /// A helper's return value for `-errno`.
@@ -216,8 +221,17 @@ impl PacketState {
     /// `bpf_xdp_adjust_tail(ctx, delta)`: moves `data_end`, at most to the end of the frame
     /// (page minus `skb_shared_info`) and at least `ETH_HLEN` past `data`, else `-EINVAL`;
     /// grown bytes are zeroed.
+    ///
+    /// On a frame with fragments it works on them instead (`bpf_xdp_frags_increase_tail` /
+    /// `_shrink_tail`): growing zero-extends the last fragment up to its page (`-EINVAL`
+    /// past it); shrinking takes bytes off the last fragments, dropping the ones it empties,
+    /// and what is left of `-delta` once none remain off the linear part; a shrink that would
+    /// leave less than `ETH_HLEN` in all is `-EINVAL`.
     pub fn xdp_adjust_tail(&mut self, mem: &mut Memory, delta: i32) -> Result<u64, EnvError> {
         self.sync_in(mem);
+        if !self.frags.is_empty() {
+            return self.xdp_frags_adjust_tail(mem, delta);
+        }
         let end = (self.start + self.len) as i64;
         let new_end = end + delta as i64;
         let data = (self.start + self.meta) as i64;
@@ -233,6 +247,38 @@ impl PacketState {
             (new_end - self.start as i64) as usize,
             self.meta,
         )?;
+        Ok(0)
+    }
+
+    /// `bpf_xdp_adjust_tail` on a frame with fragments; see [`PacketState::xdp_adjust_tail`].
+    fn xdp_frags_adjust_tail(&mut self, mem: &mut Memory, delta: i32) -> Result<u64, EnvError> {
+        if delta >= 0 {
+            let last = self.frags.last_mut().expect("fragments");
+            if delta as usize > PAGE_SIZE - last.len() {
+                return Ok(neg(EINVAL));
+            }
+            last.resize(last.len() + delta as usize, 0);
+            return Ok(0);
+        }
+        let mut shrink = -(delta as i64) as usize;
+        let total = self.len - self.meta + self.frags.iter().map(Vec::len).sum::<usize>();
+        if shrink as i64 > total as i64 - ETH_HLEN as i64 {
+            return Ok(neg(EINVAL));
+        }
+        while shrink > 0 {
+            let Some(last) = self.frags.last_mut() else {
+                break;
+            };
+            let n = shrink.min(last.len());
+            last.truncate(last.len() - n);
+            shrink -= n;
+            if last.is_empty() {
+                self.frags.pop();
+            }
+        }
+        if self.frags.is_empty() && shrink > 0 {
+            self.resize(mem, self.start, self.len - shrink, self.meta)?;
+        }
         Ok(0)
     }
 

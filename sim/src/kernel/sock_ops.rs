@@ -179,7 +179,7 @@ impl Kernel {
                 .map_err(|_| Errno::ENOMEM)?,
             );
         }
-        let (retval, duration) = self.test_run_prog(pid, p, &mut vm, base, None, 1, 0)?;
+        let (retval, duration) = self.test_run_prog(pid, p, &mut vm, base, &mut None, 1, 0)?;
         let mut out = Vec::with_capacity(bytes.len());
         for id in ids {
             out.extend_from_slice(&vm.region(id).bytes);

@@ -11,9 +11,18 @@
 //!   program's `(void *)(long)ctx->data` works unchanged. `ingress_ifindex` is 1 (the
 //!   loopback device, the only one the model has) and `rx_queue_index` 0. The packet region
 //!   is `[data_meta, data_end)`, writable; bytes outside it (the kernel's headroom and
-//!   tailroom) fault.
+//!   tailroom) fault. With a context, `xdp_md.data` is the metadata's size and
+//!   `xdp_md.data_end` the linear part's end (both from the start of `data_in`, which holds
+//!   the metadata first); `data_end` may be below `data_size_in` (a zero context, as with
+//!   `ctx_out` alone, is `data_end` 0). The linear part is at most a page minus the headroom
+//!   and `skb_shared_info` (3520 bytes without metadata); the rest of `data_in` becomes
+//!   page-sized fragments (at most `MAX_SKB_FRAGS` = 17, else `ENOMEM`), which the program
+//!   does not see except through `bpf_xdp_adjust_tail`, and which `data_out` gets after the
+//!   linear part. `data_size_in` minus the metadata below `ETH_HLEN` is `EINVAL`.
 //! - socket filter: `struct __sk_buff` (192 bytes) at the uapi offsets. As on the kernel the
-//!   Ethernet header is pulled first: `len` = data_size_in - 14, `protocol` the frame's
+//!   Ethernet header is pulled first (an IPv4 or IPv6 EtherType needs its 20- or 40-byte
+//!   header after it, else `EINVAL`, for every skb type; other EtherTypes run on a bare
+//!   14-byte frame): `len` = data_size_in - 14, `protocol` the frame's
 //!   EtherType as the kernel stores it (big-endian u16), `pkt_type` from the destination
 //!   address as `eth_type_trans` sets it against the loopback's all-zero address, `ifindex`
 //!   1, `mark`/`priority`/`cb`/`tstamp`/`wire_len`/`gso_*`/`hwtstamp` from `ctx_in`, and
@@ -48,10 +57,13 @@
 //! instructions). The typed error is [`Kernel::last_run_error`], its text
 //! [`Kernel::last_error`]. Map changes the program made before it stopped stay.
 //!
-//! Not modeled (`EOPNOTSUPP` with a reason): `BPF_F_TEST_XDP_LIVE_FRAMES`, XDP frames larger
-//! than one page (multi-buffer), and the program types whose test runs the kernel has but
-//! the model does not (lwt, flow dissector, raw_tp, tracing, struct_ops, sk_lookup, syscall,
-//! netfilter, ext). Types the kernel cannot test-run get its `ENOTSUPP` (524); sock_ops has a
+//! Copies out (`data_out`, `ctx_out`) go through [`UserMem::write`], which like
+//! `copy_to_user` stores the bytes before a fault: an output buffer shorter than the copy
+//! gets its bytes, and the call fails with `EFAULT`.
+//!
+//! Not modeled (`EOPNOTSUPP` with a reason): `BPF_F_TEST_XDP_LIVE_FRAMES` and the program
+//! types whose test runs the kernel has but the model does not (lwt, flow dissector, raw_tp,
+//! tracing, struct_ops, sk_lookup, syscall, netfilter, ext). Types the kernel cannot test-run get its `ENOTSUPP` (524); sock_ops has a
 //! model-only run instead ([`Kernel::run_sock_ops`]). `BPF_F_TEST_SKB_CHECKSUM_COMPLETE` is
 //! accepted and has no effect (the model keeps no `skb->csum`).
 //!
@@ -65,7 +77,7 @@ use crate::attr::{Attr, AttrBuf, put_u32};
 use crate::errno::{Errno, SysResult};
 use crate::kernel::Kernel;
 use crate::kernel::helpers::RunEnv;
-use crate::kernel::packet::{PacketState, PktKind, SKB_MAX_ALLOC};
+use crate::kernel::packet::{PacketState, PktKind, SKB_MAX_ALLOC, XDP_FRAME_SIZE};
 use crate::kernel::{CrossCheckReport, RunEngine};
 use crate::maps::MapData;
 use crate::mem::{UserBufs, UserMem};
@@ -73,7 +85,7 @@ use crate::object::ProgIdx;
 use crate::task::Pid;
 use crate::uapi::{cmd, prog_type};
 use crate::vm::rbpf_engine::RbpfEngine;
-use crate::vm::{Engine, Interpreter, Memory, Program, RegionKind, VmError};
+use crate::vm::{Engine, Interpreter, Memory, RegionKind, VmError};
 
 use crate::attr::off::test as t;
 
@@ -97,6 +109,14 @@ const LO_IFINDEX: u32 = 1;
 const F_XDP_LIVE_FRAMES: u32 = 1 << 1;
 /// `BPF_F_TEST_SKB_CHECKSUM_COMPLETE`.
 const F_SKB_CHECKSUM_COMPLETE: u32 = 1 << 2;
+/// `MAX_SKB_FRAGS`: the most fragments an XDP test run's frame may have.
+const MAX_SKB_FRAGS: usize = 17;
+/// `ETH_P_IP`, `ETH_P_IPV6`.
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+/// `sizeof(struct iphdr)`, `sizeof(struct ipv6hdr)`.
+const IPV4_HLEN: u32 = 20;
+const IPV6_HLEN: u32 = 40;
 /// `TEST_XDP_MAX_BATCH`.
 const XDP_MAX_BATCH: u32 = 256;
 /// `BPF_XDP_DEVMAP`, `BPF_XDP_CPUMAP` (`enum bpf_attach_type`).
@@ -426,7 +446,8 @@ impl Kernel {
     }
 
     /// Runs `p` `repeat` times (0: once) with r1 = `ctx` on the configured engine
-    /// ([`crate::KernelConfig::engine`]): (retval, duration).
+    /// ([`crate::KernelConfig::engine`]): (retval, duration). `pkt` is the packet before the
+    /// run and, after it, as the program left it (our interpreter's, under a cross-check).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn test_run_prog(
         &mut self,
@@ -434,7 +455,7 @@ impl Kernel {
         p: ProgIdx,
         mem: &mut Memory,
         ctx: u64,
-        pkt: Option<PacketState>,
+        pkt: &mut Option<PacketState>,
         repeat: u32,
         cpu: u32,
     ) -> SysResult<(u32, u32)> {
@@ -447,8 +468,10 @@ impl Kernel {
             RunEngine::CrossCheck => {
                 let mut shadow = self.clone();
                 let mut smem = mem.clone();
-                let ours = self.run_repeats(pid, p, mem, ctx, pkt.clone(), repeat, cpu, false);
-                let theirs = shadow.run_repeats(pid, p, &mut smem, ctx, pkt, repeat, cpu, true);
+                let mut spkt = pkt.clone();
+                let ours = self.run_repeats(pid, p, mem, ctx, pkt, repeat, cpu, false);
+                let theirs =
+                    shadow.run_repeats(pid, p, &mut smem, ctx, &mut spkt, repeat, cpu, true);
                 let report = self.compare_runs(&shadow, mem, &smem, &ours, &theirs);
                 let differ = matches!(report, CrossCheckReport::Differ { .. });
                 self.last_cross_check = Some(report);
@@ -485,17 +508,18 @@ impl Kernel {
         p: ProgIdx,
         mem: &mut Memory,
         ctx: u64,
-        pkt: Option<PacketState>,
+        pkt: &mut Option<PacketState>,
         repeat: u32,
         cpu: u32,
         rbpf: bool,
     ) -> Result<(u64, u64), VmError> {
-        let program = Program::new(self.progs[p.0].xlated.clone());
+        let program = self.progs[p.0].runnable.clone();
         let mut interp = Interpreter::with_budget(self.cfg.run_budget);
         let mut env = RunEnv::new(self, pid, cpu, p, mem);
         env.ctx_addr = ctx;
-        env.pkt = pkt;
+        env.pkt = pkt.take();
         let (mut total, mut r0) = (0u64, 0u64);
+        let mut result = Ok(());
         for _ in 0..repeat {
             let r = if rbpf {
                 RbpfEngine.run(&program, [ctx, 0, 0, 0, 0], mem, &mut env)
@@ -506,9 +530,16 @@ impl Kernel {
                 r
             };
             env.flush(mem, None);
-            r0 = r?;
+            match r {
+                Ok(v) => r0 = v,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
-        Ok((r0, total))
+        *pkt = env.pkt.take();
+        result.map(|()| (r0, total))
     }
 
     /// What a cross-check found: rbpf's refusal, or agreement, or the differences in r0,
@@ -610,23 +641,31 @@ impl Kernel {
         let mut ctx = self.test_ctx_init(a, mem, XDP_MD_SIZE)?;
         let size = a.u32(t::DATA_SIZE_IN);
         let mut headroom = XDP_HEADROOM;
+        let (mut meta, mut linear) = (0, size);
         if let Some(c) = &ctx {
             let (data, data_end, data_meta) = (get32(c, 0), get32(c, 4), get32(c, 8));
-            // xdp_metalen_invalid: a multiple of 4, at most 255 (skb_shared_info.meta_len).
-            if data_meta != 0 || data_end != size || data > data_end || data % 4 != 0 || data > 255
-            {
+            if data_meta != 0 || data_end > size || data > data_end {
                 return self.fail(Errno::EINVAL, "xdp_md: invalid data/data_end/data_meta");
             }
+            // xdp_metalen_invalid (a multiple of 4, at most 255), and the xdp_frame stays
+            // free in the headroom.
+            if data % 4 != 0 || data > 255 || data > headroom - XDP_FRAME_SIZE as u32 {
+                return self.fail(Errno::EINVAL, "xdp_md: invalid metadata size");
+            }
             headroom -= data;
+            meta = data;
+            linear = data_end;
         }
         let max = PAGE - headroom - SHINFO;
-        let linear = size.min(max);
-        if linear < ETH_HLEN {
-            return self.fail(Errno::EINVAL, "data_size_in is smaller than ETH_HLEN (14)");
+        let linear = linear.min(max);
+        if size - meta < ETH_HLEN {
+            return self.fail(
+                Errno::EINVAL,
+                "data_size_in minus the metadata is smaller than ETH_HLEN (14)",
+            );
         }
         let mut pkt = vec![0u8; linear as usize];
         mem.read(a.u64(t::DATA_IN), &mut pkt)?;
-        let mut meta = 0;
         if let Some(c) = &ctx {
             let (ingress, rxq, egress) = (get32(c, 12), get32(c, 16), get32(c, 20));
             if egress != 0 || (ingress == 0 && rxq != 0) {
@@ -641,15 +680,22 @@ impl Kernel {
                     "xdp_md: rx_queue_index past the device's queues",
                 );
             }
-            meta = get32(c, 0);
         }
-        if size > linear {
-            return self.fail(
-                Errno::EOPNOTSUPP,
-                "XDP frames larger than one page (multi-buffer) are not modeled",
-            );
+        // The rest of data_in, past the linear part: page-sized fragments.
+        let mut frags = Vec::new();
+        let mut at = linear;
+        while at < size {
+            if frags.len() == MAX_SKB_FRAGS {
+                return self.fail(Errno::ENOMEM, "data_in needs more than MAX_SKB_FRAGS pages");
+            }
+            let n = (size - at).min(PAGE);
+            let mut frag = vec![0u8; n as usize];
+            mem.read(a.u64(t::DATA_IN) + at as u64, &mut frag)?;
+            frags.push(frag);
+            at += n;
         }
-        // The region is [data_meta, data_end), with data at PKT_DATA.
+        // The region is [data_meta, data_end), with data at PKT_DATA (a context's `data`
+        // is where data starts after data_meta; without one there is no metadata).
         let base = PKT_DATA - meta as u64;
         let mut vm = Memory::new();
         let pr = vm
@@ -657,7 +703,7 @@ impl Kernel {
             .expect("fresh address space");
         let mut md = [0u8; XDP_MD_SIZE];
         put32(&mut md, 0, PKT_DATA as u32);
-        put32(&mut md, 4, (base + size as u64) as u32);
+        put32(&mut md, 4, (base + linear as u64) as u32);
         put32(&mut md, 8, base as u32);
         put32(&mut md, 12, LO_IFINDEX);
         let cr = vm
@@ -667,7 +713,7 @@ impl Kernel {
         let mut buf = vec![0u8; (PAGE - SHINFO) as usize];
         let start = (base - PKT_PAGE) as usize;
         buf[start..start + vm.region(pr).bytes.len()].copy_from_slice(&vm.region(pr).bytes);
-        let pkt = PacketState {
+        let mut pkt = Some(PacketState {
             kind: PktKind::Xdp,
             region: pr,
             ctx: cr,
@@ -679,18 +725,19 @@ impl Kernel {
             meta: meta as usize,
             l2_hidden: 0,
             writable: true,
-        };
+            frags,
+        });
         let (retval, duration) = self.test_run_prog(
             pid,
             p,
             &mut vm,
             ctx_addr,
-            Some(pkt),
+            &mut pkt,
             a.u32(t::REPEAT),
             a.u32(t::CPU),
         )?;
-        let out = vm.region(pr).bytes.clone();
-        self.test_finish(a, user, mem, &out, retval, duration)?;
+        let frags = pkt.map(|p| p.frags).unwrap_or_default();
+        self.test_finish_xdp(a, user, mem, &vm.region(pr).bytes, &frags, retval, duration)?;
         if let Some(c) = &mut ctx {
             // xdp_convert_buff_to_md: offsets relative to data_meta.
             let md = &vm.region(cr).bytes;
@@ -700,6 +747,64 @@ impl Kernel {
         }
         self.test_ctx_finish(a, user, mem, ctx.as_deref())?;
         Ok(0)
+    }
+
+    /// `bpf_test_finish` with an XDP frame's fragments: the size is the linear part plus
+    /// the fragments; with a `data_size_out` below it the linear part is cut to what is left
+    /// after the fragments (`ENOSPC`, and with nothing written back when the fragments alone
+    /// are larger), then the fragments follow.
+    #[allow(clippy::too_many_arguments)]
+    fn test_finish_xdp(
+        &mut self,
+        a: &Attr,
+        user: &mut [u8],
+        mem: &mut dyn UserMem,
+        linear: &[u8],
+        frags: &[Vec<u8>],
+        retval: u32,
+        duration: u32,
+    ) -> SysResult<()> {
+        if frags.is_empty() {
+            return self.test_finish(a, user, mem, linear, retval, duration);
+        }
+        let frags_size: u32 = frags.iter().map(|f| f.len() as u32).sum();
+        let size = linear.len() as u32 + frags_size;
+        let dso = a.u32(t::DATA_SIZE_OUT);
+        let (copy, mut nospc) = if dso != 0 && size > dso {
+            (dso, true)
+        } else {
+            (size, false)
+        };
+        let out = a.u64(t::DATA_OUT);
+        if out != 0 {
+            let Some(len) = copy.checked_sub(frags_size) else {
+                return self.fail(
+                    Errno::ENOSPC,
+                    &format!("data_out holds {dso} bytes, the fragments alone {frags_size}"),
+                );
+            };
+            mem.write(out, &linear[..len as usize])?;
+            let mut off = len;
+            for f in frags {
+                if off >= copy {
+                    nospc = true;
+                    break;
+                }
+                let n = (copy - off).min(f.len() as u32);
+                mem.write(out + off as u64, &f[..n as usize])?;
+                off += n;
+            }
+        }
+        put_u32(user, t::DATA_SIZE_OUT, size)?;
+        put_u32(user, t::RETVAL, retval)?;
+        put_u32(user, t::DURATION, duration)?;
+        if nospc {
+            return self.fail(
+                Errno::ENOSPC,
+                &format!("data_out holds {dso} bytes, the frame has {size}"),
+            );
+        }
+        Ok(())
     }
 
     /// `bpf_prog_test_run_skb`: socket filters and cgroup_skb (the Ethernet header pulled,
@@ -754,10 +859,17 @@ impl Kernel {
         } else {
             0x0004
         };
-        // convert___skb_to_skb
-        if size == ETH_HLEN {
-            return self.fail(Errno::EINVAL, "nothing left after the Ethernet header");
+        // The L3 header the protocol names must be there (the 6.18 stable fix for
+        // fa5cb548ced6); other protocols run on whatever follows the Ethernet header, even
+        // nothing.
+        let l3 = size - ETH_HLEN;
+        if (proto == ETH_P_IP && l3 < IPV4_HLEN) || (proto == ETH_P_IPV6 && l3 < IPV6_HLEN) {
+            return self.fail(
+                Errno::EINVAL,
+                "the frame is shorter than the IPv4/IPv6 header its EtherType names",
+            );
         }
+        // convert___skb_to_skb
         let mut sk = [0u8; SK_BUFF_SIZE];
         let mut wire_len = if is_l2 { size } else { size - ETH_HLEN };
         if let Some(c) = &ctx {
@@ -831,9 +943,17 @@ impl Kernel {
             meta: 0,
             l2_hidden: hidden as usize,
             writable: is_l2,
+            frags: Vec::new(),
         };
-        let (retval, duration) =
-            self.test_run_prog(pid, p, &mut vm, ctx_addr, Some(pkt), a.u32(t::REPEAT), 0)?;
+        let (retval, duration) = self.test_run_prog(
+            pid,
+            p,
+            &mut vm,
+            ctx_addr,
+            &mut Some(pkt),
+            a.u32(t::REPEAT),
+            0,
+        )?;
         let mut out = vec![0u8; hidden as usize];
         out.extend_from_slice(&vm.region(pr).bytes);
         self.test_finish(a, user, mem, &out, retval, duration)?;

@@ -560,7 +560,7 @@ impl Kernel {
             prog_flags: flags,
             name,
             gpl_compatible: license_is_gpl_compatible(license),
-            xlated: Vec::new(),
+            runnable: crate::vm::Program::new(Vec::new()),
             translated: Default::default(),
             insns,
             subprogs,
@@ -643,7 +643,7 @@ impl Kernel {
         let line_info = crate::kernel::btf::adjust_line_info(&pbtf.line_info, &translated.starts);
         self.progs[idx.0].func_info = func_info;
         self.progs[idx.0].line_info = line_info;
-        self.progs[idx.0].xlated = xlated;
+        self.progs[idx.0].runnable = crate::vm::Program::new(xlated);
         self.progs[idx.0].translated = translated;
         match self.install_file(pid, FileObj::Prog(idx), true, true) {
             Ok(fd) => {

@@ -46,9 +46,10 @@ pub struct Prog {
     pub gpl_compatible: bool,
     /// The instructions as submitted.
     pub insns: Vec<Insn>,
-    /// The program the interpreter runs: the submitted instructions with map references as
-    /// map ids (`bpf_insn_prepare_dump`'s form of them).
-    pub xlated: Vec<Insn>,
+    /// The program the engines run: the submitted instructions with map references as map
+    /// ids (`bpf_insn_prepare_dump`'s form of them), decoded once and shared by every test
+    /// run and tail call that reaches this program.
+    pub runnable: crate::vm::Program,
     /// The program as a dump shows it (`xlated_prog_insns`): the verifier's rewrites as the
     /// model translates them ([`xlated`]).
     pub translated: xlated::Xlated,

@@ -5,7 +5,7 @@
 //! (`kernel/bpf/syscall.c bpf_insn_prepare_dump`).
 //!
 //! **What runs vs what is shown.** The simulator's interpreter runs the submitted (uapi)
-//! program with map references resolved (`Prog::xlated`), because that is the program whose
+//! program with map references resolved (`Prog::runnable`), because that is the program whose
 //! meaning the uapi defines; this module only builds what `BPF_OBJ_GET_INFO_BY_FD` reports as
 //! `xlated_prog_insns` (`Prog::translated`), so a user can see what the kernel would run.
 //!

@@ -1,8 +1,23 @@
-//! The interpreter: one instruction at a time, with the kernel runtime's semantics (see the
-//! module docs of [`super`]). Each instruction is decoded where it runs, so a bad one is
-//! reported at its own pc and only if it is reached.
+//! The interpreter. A run executes the program's pre-decoded form ([`super::decode`], made
+//! once per [`Program`] and cached in it): a dense `match` over [`Op`]s, with the instruction
+//! budget charged once per straight-line run (up to the next jump, call, exit or instruction
+//! handed to the reference path) instead of once per instruction.
+//!
+//! The reference path is [`Run::step`]: one raw instruction at a time, decoded where it runs,
+//! with the kernel runtime's semantics (see the module docs of [`super`]). It runs every
+//! instruction the decoder did not turn into a fast op (calls, atomics, `LD_ABS`, map
+//! `ld_imm64`s, and every instruction that fails on its own fields), and the tail of a run
+//! whose budget would run out inside the next straight-line run ([`Run::exec_stepwise`]). So
+//! a bad instruction is reported at its own pc and only if it is reached; the budget stops a
+//! run before the same instruction, with the same count, as checking it before every
+//! instruction would; and a fault in the middle of a run leaves [`Interpreter::executed`]
+//! exact. Tests run every program both ways and compare (`tests_fast.rs`).
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use super::alu::{alu32, alu64, byte_swap, cond, read_le, sign_extend, size_bytes};
+use super::decode::{Bin, Cond, Decoded, Op};
 use super::error::{EnvError, Malformed, VmError};
 use super::fields::{BPF_MAY_GOTO, check_reserved};
 use super::memory::Memory;
@@ -53,6 +68,24 @@ impl Interpreter {
     pub fn executed(&self) -> u64 {
         self.executed
     }
+
+    /// Runs `prog` on the reference path only: every instruction through [`Run::step`], the
+    /// budget checked before each. The same contract as [`Engine::run`]; tests compare the
+    /// two.
+    #[cfg(test)]
+    pub(super) fn run_reference(
+        &mut self,
+        prog: &Program,
+        args: [u64; 5],
+        mem: &mut Memory,
+        env: &mut dyn Env,
+    ) -> Result<u64, VmError> {
+        let mut run = Run::new(prog, args, mem, env);
+        let mut left = self.budget;
+        let r = run.exec_stepwise(0, 0, &mut left, self.budget);
+        self.executed = self.budget - left;
+        r
+    }
 }
 
 impl Engine for Interpreter {
@@ -63,30 +96,24 @@ impl Engine for Interpreter {
         mem: &mut Memory,
         env: &mut dyn Env,
     ) -> Result<u64, VmError> {
-        mem.reset_frames();
-        mem.push_frame();
-        let mut regs = [0u64; 11];
-        regs[1..6].copy_from_slice(&args);
-        regs[10] = Memory::frame_top(0);
-        let mut run = Run {
-            regs,
-            prog: prog.clone(),
-            callers: Vec::new(),
-            may_goto: BPF_MAX_LOOPS,
-            tail_calls: 0,
-            mem,
-            env,
-        };
+        let mut run = Run::new(prog, args, mem, env);
         // The frames stay readable (`Memory::frame`) until the next run, for a post-mortem.
-        run.exec(self.budget, &mut self.executed)
+        let mut at = Pos {
+            pc: 0,
+            last: 0,
+            left: self.budget,
+        };
+        let r = run.exec(&mut at, self.budget);
+        self.executed = self.budget - at.left;
+        r
     }
 }
 
 /// A caller's state, saved across a bpf-to-bpf call. The kernel's interpreter runs a callee
 /// with its own register array, so all of the caller's r1..r10 come back on return (the
 /// verifier makes r1..r5 unreadable after a call; r6..r9 are the callee-saved ones).
-struct Frame {
-    prog: Program,
+struct Frame<'a> {
+    prog: Cow<'a, Program>,
     ret_pc: usize,
     saved: [u64; 10],
     may_goto: u32,
@@ -104,33 +131,109 @@ enum Flow {
     Done(u64),
 }
 
-/// One run's state.
+/// Where a run is, between stretches of one program's decoded ops.
+struct Pos {
+    /// The next instruction.
+    pc: usize,
+    /// The last instruction that ended a straight-line run (what `FellOffEnd` names when
+    /// the next run is empty).
+    last: usize,
+    /// Budget left.
+    left: u64,
+}
+
+/// Why [`Run::exec_decoded`] returned without an error.
+enum Stop {
+    /// The main frame's `exit`, with r0.
+    Done(u64),
+    /// The current program changed (tail call, return into another program): go on at
+    /// `Pos::pc` of the new one.
+    Switch,
+}
+
+/// One run's state. `regs` has 16 entries so a register number masked to 4 bits indexes it
+/// without a bounds check; only r0..r10 are ever used (the decoder and `reg`/`wreg` check).
 struct Run<'a> {
-    regs: [u64; 11],
-    prog: Program,
-    callers: Vec<Frame>,
+    regs: [u64; 16],
+    /// The running program: the caller's until a tail call replaces it (no reference count
+    /// is touched on the way in).
+    prog: Cow<'a, Program>,
+    callers: Vec<Frame<'a>>,
     may_goto: u32,
     tail_calls: u32,
     mem: &'a mut Memory,
     env: &'a mut dyn Env,
 }
 
-impl Run<'_> {
-    fn exec(&mut self, budget: u64, executed: &mut u64) -> Result<u64, VmError> {
-        *executed = 0;
-        let mut pc = 0usize;
-        let mut last = 0usize;
+impl<'a> Run<'a> {
+    fn new(
+        prog: &'a Program,
+        args: [u64; 5],
+        mem: &'a mut Memory,
+        env: &'a mut dyn Env,
+    ) -> Run<'a> {
+        mem.reset_frames();
+        mem.push_frame();
+        let mut regs = [0u64; 16];
+        regs[1..6].copy_from_slice(&args);
+        regs[10] = Memory::frame_top(0);
+        Run {
+            regs,
+            prog: Cow::Borrowed(prog),
+            callers: Vec::new(),
+            may_goto: BPF_MAX_LOOPS,
+            tail_calls: 0,
+            mem,
+            env,
+        }
+    }
+}
+
+/// `p`'s decoded form, made on first use.
+fn decoded(p: &Program) -> &Decoded {
+    p.decoded.get_or_init(|| Decoded::new(&p.insns))
+}
+
+impl<'a> Run<'a> {
+    /// Runs to the end: the decoded ops of the current program, again after each switch.
+    fn exec(&mut self, at: &mut Pos, budget: u64) -> Result<u64, VmError> {
+        loop {
+            let stop = match &self.prog {
+                Cow::Borrowed(p) => {
+                    let p: &'a Program = p;
+                    self.exec_decoded(decoded(p), &p.insns, &p.decoded, at, budget)?
+                }
+                Cow::Owned(p) => {
+                    let p = p.clone();
+                    self.exec_decoded(decoded(&p), &p.insns, &p.decoded, at, budget)?
+                }
+            };
+            if let Stop::Done(r0) = stop {
+                return Ok(r0);
+            }
+        }
+    }
+
+    /// The reference loop: from `pc`, one instruction at a time through [`Run::step`], the
+    /// budget checked before each; `last` is the instruction executed before `pc`.
+    fn exec_stepwise(
+        &mut self,
+        mut pc: usize,
+        mut last: usize,
+        left: &mut u64,
+        budget: u64,
+    ) -> Result<u64, VmError> {
         loop {
             let Some(&insn) = self.prog.insns().get(pc) else {
                 return Err(VmError::FellOffEnd { pc: last });
             };
-            if *executed >= budget {
+            if *left == 0 {
                 return Err(VmError::BudgetExceeded {
                     pc,
-                    executed: *executed,
+                    executed: budget,
                 });
             }
-            *executed += 1;
+            *left -= 1;
             last = pc;
             pc = match self.step(pc, insn)? {
                 Flow::Next => pc + 1,
@@ -138,6 +241,346 @@ impl Run<'_> {
                 Flow::Jump(t) => t,
                 Flow::Done(r0) => return Ok(r0),
             };
+        }
+    }
+
+    /// Runs the decoded ops of the current program (`dec`, of `insns`, cached in `cell`)
+    /// from `at.pc` until the run ends or the program changes.
+    fn exec_decoded(
+        &mut self,
+        dec: &Decoded,
+        insns: &[Insn],
+        cell: &Arc<OnceLock<Decoded>>,
+        at: &mut Pos,
+        budget: u64,
+    ) -> Result<Stop, VmError> {
+        let ops = &dec.ops[..];
+        let runs = &dec.run_len[..];
+        let mut pc = at.pc;
+        let mut left = at.left;
+        macro_rules! r {
+            ($r:expr) => {
+                self.regs[($r & 15) as usize]
+            };
+        }
+        'run: loop {
+            let n = u64::from(runs[pc]);
+            if n > left {
+                // The budget runs out inside this run: finish instruction by instruction.
+                at.left = left;
+                let r = self.exec_stepwise(pc, at.last, &mut at.left, budget);
+                return r.map(Stop::Done);
+            }
+            left -= n;
+            let start = pc;
+            // Stops the run at `pc` with an error, counting exactly the instructions done.
+            macro_rules! fail {
+                ($e:expr) => {{
+                    at.left = left + n - dec.steps(insns, start, pc);
+                    return Err($e);
+                }};
+            }
+            // Ends the straight-line run; the next one starts at `$to`.
+            macro_rules! goto {
+                ($to:expr) => {{
+                    at.last = pc;
+                    pc = $to;
+                    continue 'run;
+                }};
+            }
+            macro_rules! jcc {
+                ($taken:expr, $t:expr) => {
+                    goto!(if $taken { $t as usize } else { pc + 1 })
+                };
+            }
+            macro_rules! ldx {
+                ($n:literal, $d:expr, $s:expr, $off:expr) => {
+                    match self
+                        .mem
+                        .load_n::<$n>(r!($s).wrapping_add($off as i64 as u64))
+                    {
+                        Ok(v) => v,
+                        Err(f) => fail!(VmError::mem(pc, f)),
+                    }
+                };
+            }
+            macro_rules! st {
+                ($n:literal, $d:expr, $off:expr, $v:expr) => {
+                    if let Err(f) = self
+                        .mem
+                        .store_n::<$n>(r!($d).wrapping_add($off as i64 as u64), $v)
+                    {
+                        fail!(VmError::mem(pc, f))
+                    }
+                };
+            }
+            // The ops after a jump, call or slow instruction; how control leaves the run.
+            macro_rules! flow {
+                ($flow:expr) => {{
+                    let to = match $flow {
+                        Flow::Next => pc + 1,
+                        Flow::Skip => pc + 2,
+                        Flow::Jump(t) => t,
+                        Flow::Done(r0) => {
+                            at.left = left;
+                            return Ok(Stop::Done(r0));
+                        }
+                    };
+                    if !Arc::ptr_eq(&self.prog.decoded, cell) {
+                        at.last = pc;
+                        at.pc = to;
+                        at.left = left;
+                        return Ok(Stop::Switch);
+                    }
+                    goto!(to)
+                }};
+            }
+            // `d = s; d = d bin rhs` (`rhs` read after the copy: it may be `d`).
+            macro_rules! mov3 {
+                ($d:expr, $bin:expr, $s:expr, $rhs:expr) => {{
+                    r!($d) = $s;
+                    r!($d) = $bin.apply(r!($d), $rhs);
+                    pc += 2;
+                    continue;
+                }};
+            }
+            // `d += add; if d cond rhs goto t`, the jump at `pc + 1`.
+            macro_rules! addj {
+                ($d:expr, $add:expr, $cond:expr, $rhs:expr, $t:expr) => {{
+                    r!($d) = r!($d).wrapping_add($add as i64 as u64);
+                    pc += 1;
+                    jcc!($cond.test(r!($d), $rhs), $t)
+                }};
+            }
+            loop {
+                match ops[pc] {
+                    Op::Add64K { d, k } => r!(d) = r!(d).wrapping_add(k),
+                    Op::Sub64K { d, k } => r!(d) = r!(d).wrapping_sub(k),
+                    Op::Mul64K { d, k } => r!(d) = r!(d).wrapping_mul(k),
+                    Op::Div64K { d, k } => r!(d) = r!(d).checked_div(k).unwrap_or(0),
+                    Op::Mod64K { d, k } => r!(d) = r!(d).checked_rem(k).unwrap_or(r!(d)),
+                    Op::Or64K { d, k } => r!(d) |= k,
+                    Op::And64K { d, k } => r!(d) &= k,
+                    Op::Xor64K { d, k } => r!(d) ^= k,
+                    Op::Lsh64K { d, k } => r!(d) = r!(d).wrapping_shl(k),
+                    Op::Rsh64K { d, k } => r!(d) = r!(d).wrapping_shr(k),
+                    Op::Arsh64K { d, k } => r!(d) = (r!(d) as i64).wrapping_shr(k) as u64,
+                    Op::Mov64K { d, k } => r!(d) = k,
+                    Op::Add64X { d, s } => r!(d) = r!(d).wrapping_add(r!(s)),
+                    Op::Sub64X { d, s } => r!(d) = r!(d).wrapping_sub(r!(s)),
+                    Op::Mul64X { d, s } => r!(d) = r!(d).wrapping_mul(r!(s)),
+                    Op::Div64X { d, s } => r!(d) = r!(d).checked_div(r!(s)).unwrap_or(0),
+                    Op::Mod64X { d, s } => r!(d) = r!(d).checked_rem(r!(s)).unwrap_or(r!(d)),
+                    Op::Or64X { d, s } => r!(d) |= r!(s),
+                    Op::And64X { d, s } => r!(d) &= r!(s),
+                    Op::Xor64X { d, s } => r!(d) ^= r!(s),
+                    Op::Lsh64X { d, s } => r!(d) = r!(d).wrapping_shl(r!(s) as u32),
+                    Op::Rsh64X { d, s } => r!(d) = r!(d).wrapping_shr(r!(s) as u32),
+                    Op::Arsh64X { d, s } => {
+                        r!(d) = (r!(d) as i64).wrapping_shr(r!(s) as u32) as u64
+                    }
+                    Op::Mov64X { d, s } => r!(d) = r!(s),
+                    Op::Neg64 { d } => r!(d) = r!(d).wrapping_neg(),
+                    Op::Add32K { d, k } => r!(d) = (r!(d) as u32).wrapping_add(k) as u64,
+                    Op::Sub32K { d, k } => r!(d) = (r!(d) as u32).wrapping_sub(k) as u64,
+                    Op::Mul32K { d, k } => r!(d) = (r!(d) as u32).wrapping_mul(k) as u64,
+                    Op::Div32K { d, k } => {
+                        r!(d) = (r!(d) as u32).checked_div(k).unwrap_or(0) as u64
+                    }
+                    Op::Mod32K { d, k } => {
+                        let v = r!(d) as u32;
+                        r!(d) = v.checked_rem(k).unwrap_or(v) as u64
+                    }
+                    Op::Or32K { d, k } => r!(d) = (r!(d) as u32 | k) as u64,
+                    Op::And32K { d, k } => r!(d) = (r!(d) as u32 & k) as u64,
+                    Op::Xor32K { d, k } => r!(d) = (r!(d) as u32 ^ k) as u64,
+                    Op::Lsh32K { d, k } => r!(d) = (r!(d) as u32).wrapping_shl(k) as u64,
+                    Op::Rsh32K { d, k } => r!(d) = (r!(d) as u32).wrapping_shr(k) as u64,
+                    Op::Arsh32K { d, k } => {
+                        r!(d) = (r!(d) as u32 as i32).wrapping_shr(k) as u32 as u64
+                    }
+                    Op::Mov32K { d, k } => r!(d) = k as u64,
+                    Op::Add32X { d, s } => r!(d) = (r!(d) as u32).wrapping_add(r!(s) as u32) as u64,
+                    Op::Sub32X { d, s } => r!(d) = (r!(d) as u32).wrapping_sub(r!(s) as u32) as u64,
+                    Op::Mul32X { d, s } => r!(d) = (r!(d) as u32).wrapping_mul(r!(s) as u32) as u64,
+                    Op::Div32X { d, s } => {
+                        r!(d) = (r!(d) as u32).checked_div(r!(s) as u32).unwrap_or(0) as u64
+                    }
+                    Op::Mod32X { d, s } => {
+                        let v = r!(d) as u32;
+                        r!(d) = v.checked_rem(r!(s) as u32).unwrap_or(v) as u64
+                    }
+                    Op::Or32X { d, s } => r!(d) = (r!(d) as u32 | r!(s) as u32) as u64,
+                    Op::And32X { d, s } => r!(d) = (r!(d) as u32 & r!(s) as u32) as u64,
+                    Op::Xor32X { d, s } => r!(d) = (r!(d) as u32 ^ r!(s) as u32) as u64,
+                    Op::Lsh32X { d, s } => r!(d) = (r!(d) as u32).wrapping_shl(r!(s) as u32) as u64,
+                    Op::Rsh32X { d, s } => r!(d) = (r!(d) as u32).wrapping_shr(r!(s) as u32) as u64,
+                    Op::Arsh32X { d, s } => {
+                        r!(d) = (r!(d) as u32 as i32).wrapping_shr(r!(s) as u32) as u32 as u64
+                    }
+                    Op::Mov32X { d, s } => r!(d) = r!(s) as u32 as u64,
+                    Op::Neg32 { d } => r!(d) = (r!(d) as u32).wrapping_neg() as u64,
+                    Op::Alu64K { op, d, off, k } => r!(d) = alu64(op, r!(d), k, off),
+                    Op::Alu64X { op, d, s, off } => r!(d) = alu64(op, r!(d), r!(s), off),
+                    Op::Alu32K { op, d, off, k } => r!(d) = alu32(op, r!(d) as u32, k, off) as u64,
+                    Op::Alu32X { op, d, s, off } => {
+                        r!(d) = alu32(op, r!(d) as u32, r!(s) as u32, off) as u64
+                    }
+                    Op::Swap { d, bits, swap } => {
+                        let v = r!(d);
+                        r!(d) = match (bits, swap) {
+                            (16, false) => v as u16 as u64,
+                            (32, false) => v as u32 as u64,
+                            (16, true) => (v as u16).swap_bytes() as u64,
+                            (32, true) => (v as u32).swap_bytes() as u64,
+                            (_, true) => v.swap_bytes(),
+                            (_, false) => v,
+                        }
+                    }
+                    Op::LdxB { d, s, off } => r!(d) = ldx!(1, d, s, off),
+                    Op::LdxH { d, s, off } => r!(d) = ldx!(2, d, s, off),
+                    Op::LdxW { d, s, off } => r!(d) = ldx!(4, d, s, off),
+                    Op::LdxDW { d, s, off } => r!(d) = ldx!(8, d, s, off),
+                    Op::LdxSB { d, s, off } => r!(d) = sign_extend(ldx!(1, d, s, off), 1),
+                    Op::LdxSH { d, s, off } => r!(d) = sign_extend(ldx!(2, d, s, off), 2),
+                    Op::LdxSW { d, s, off } => r!(d) = sign_extend(ldx!(4, d, s, off), 4),
+                    Op::StB { d, off, k } => st!(1, d, off, k),
+                    Op::StH { d, off, k } => st!(2, d, off, k),
+                    Op::StW { d, off, k } => st!(4, d, off, k),
+                    Op::StDW { d, off, k } => st!(8, d, off, k),
+                    Op::StxB { d, s, off } => st!(1, d, off, r!(s)),
+                    Op::StxH { d, s, off } => st!(2, d, off, r!(s)),
+                    Op::StxW { d, s, off } => st!(4, d, off, r!(s)),
+                    Op::StxDW { d, s, off } => st!(8, d, off, r!(s)),
+                    Op::LdImm64 { d, k } => {
+                        r!(d) = k;
+                        pc += 2;
+                        continue;
+                    }
+                    Op::Ja { t } => goto!(t as usize),
+                    Op::Jeq64K { d, k, t } => jcc!(r!(d) == k, t),
+                    Op::Jne64K { d, k, t } => jcc!(r!(d) != k, t),
+                    Op::Jgt64K { d, k, t } => jcc!(r!(d) > k, t),
+                    Op::Jge64K { d, k, t } => jcc!(r!(d) >= k, t),
+                    Op::Jlt64K { d, k, t } => jcc!(r!(d) < k, t),
+                    Op::Jle64K { d, k, t } => jcc!(r!(d) <= k, t),
+                    Op::Jset64K { d, k, t } => jcc!(r!(d) & k != 0, t),
+                    Op::Jsgt64K { d, k, t } => jcc!((r!(d) as i64) > k as i64, t),
+                    Op::Jsge64K { d, k, t } => jcc!((r!(d) as i64) >= k as i64, t),
+                    Op::Jslt64K { d, k, t } => jcc!((r!(d) as i64) < k as i64, t),
+                    Op::Jsle64K { d, k, t } => jcc!((r!(d) as i64) <= k as i64, t),
+                    Op::Jeq64X { d, s, t } => jcc!(r!(d) == r!(s), t),
+                    Op::Jne64X { d, s, t } => jcc!(r!(d) != r!(s), t),
+                    Op::Jgt64X { d, s, t } => jcc!(r!(d) > r!(s), t),
+                    Op::Jge64X { d, s, t } => jcc!(r!(d) >= r!(s), t),
+                    Op::Jlt64X { d, s, t } => jcc!(r!(d) < r!(s), t),
+                    Op::Jle64X { d, s, t } => jcc!(r!(d) <= r!(s), t),
+                    Op::Jset64X { d, s, t } => jcc!(r!(d) & r!(s) != 0, t),
+                    Op::Jsgt64X { d, s, t } => jcc!((r!(d) as i64) > r!(s) as i64, t),
+                    Op::Jsge64X { d, s, t } => jcc!((r!(d) as i64) >= r!(s) as i64, t),
+                    Op::Jslt64X { d, s, t } => jcc!((r!(d) as i64) < r!(s) as i64, t),
+                    Op::Jsle64X { d, s, t } => jcc!((r!(d) as i64) <= r!(s) as i64, t),
+                    Op::Jeq32K { d, k, t } => jcc!(r!(d) as u32 == k, t),
+                    Op::Jne32K { d, k, t } => jcc!(r!(d) as u32 != k, t),
+                    Op::Jgt32K { d, k, t } => jcc!(r!(d) as u32 > k, t),
+                    Op::Jge32K { d, k, t } => jcc!(r!(d) as u32 >= k, t),
+                    Op::Jlt32K { d, k, t } => jcc!((r!(d) as u32) < k, t),
+                    Op::Jle32K { d, k, t } => jcc!(r!(d) as u32 <= k, t),
+                    Op::Jset32K { d, k, t } => jcc!(r!(d) as u32 & k != 0, t),
+                    Op::Jsgt32K { d, k, t } => jcc!(r!(d) as u32 as i32 > k as i32, t),
+                    Op::Jsge32K { d, k, t } => jcc!(r!(d) as u32 as i32 >= k as i32, t),
+                    Op::Jslt32K { d, k, t } => jcc!((r!(d) as u32 as i32) < k as i32, t),
+                    Op::Jsle32K { d, k, t } => jcc!(r!(d) as u32 as i32 <= k as i32, t),
+                    Op::Jeq32X { d, s, t } => jcc!(r!(d) as u32 == r!(s) as u32, t),
+                    Op::Jne32X { d, s, t } => jcc!(r!(d) as u32 != r!(s) as u32, t),
+                    Op::Jgt32X { d, s, t } => jcc!(r!(d) as u32 > r!(s) as u32, t),
+                    Op::Jge32X { d, s, t } => jcc!(r!(d) as u32 >= r!(s) as u32, t),
+                    Op::Jlt32X { d, s, t } => jcc!((r!(d) as u32) < r!(s) as u32, t),
+                    Op::Jle32X { d, s, t } => jcc!(r!(d) as u32 <= r!(s) as u32, t),
+                    Op::Jset32X { d, s, t } => jcc!(r!(d) as u32 & r!(s) as u32 != 0, t),
+                    Op::Jsgt32X { d, s, t } => {
+                        jcc!(r!(d) as u32 as i32 > r!(s) as u32 as i32, t)
+                    }
+                    Op::Jsge32X { d, s, t } => {
+                        jcc!(r!(d) as u32 as i32 >= r!(s) as u32 as i32, t)
+                    }
+                    Op::Jslt32X { d, s, t } => {
+                        jcc!((r!(d) as u32 as i32) < r!(s) as u32 as i32, t)
+                    }
+                    Op::Jsle32X { d, s, t } => {
+                        jcc!(r!(d) as u32 as i32 <= r!(s) as u32 as i32, t)
+                    }
+                    Op::MovAddK { d, s, k } => mov3!(d, Bin::Add, r!(s), k as i64 as u64),
+                    Op::MovSubK { d, s, k } => mov3!(d, Bin::Sub, r!(s), k as i64 as u64),
+                    Op::MovMulK { d, s, k } => mov3!(d, Bin::Mul, r!(s), k as i64 as u64),
+                    Op::MovOrK { d, s, k } => mov3!(d, Bin::Or, r!(s), k as i64 as u64),
+                    Op::MovAndK { d, s, k } => mov3!(d, Bin::And, r!(s), k as i64 as u64),
+                    Op::MovXorK { d, s, k } => mov3!(d, Bin::Xor, r!(s), k as i64 as u64),
+                    Op::MovLshK { d, s, k } => mov3!(d, Bin::Lsh, r!(s), k as i64 as u64),
+                    Op::MovRshK { d, s, k } => mov3!(d, Bin::Rsh, r!(s), k as i64 as u64),
+                    Op::MovArshK { d, s, k } => mov3!(d, Bin::Arsh, r!(s), k as i64 as u64),
+                    Op::MovAddX { d, s, s2 } => mov3!(d, Bin::Add, r!(s), r!(s2)),
+                    Op::MovSubX { d, s, s2 } => mov3!(d, Bin::Sub, r!(s), r!(s2)),
+                    Op::MovMulX { d, s, s2 } => mov3!(d, Bin::Mul, r!(s), r!(s2)),
+                    Op::MovOrX { d, s, s2 } => mov3!(d, Bin::Or, r!(s), r!(s2)),
+                    Op::MovAndX { d, s, s2 } => mov3!(d, Bin::And, r!(s), r!(s2)),
+                    Op::MovXorX { d, s, s2 } => mov3!(d, Bin::Xor, r!(s), r!(s2)),
+                    Op::MovLshX { d, s, s2 } => mov3!(d, Bin::Lsh, r!(s), r!(s2)),
+                    Op::MovRshX { d, s, s2 } => mov3!(d, Bin::Rsh, r!(s), r!(s2)),
+                    Op::MovArshX { d, s, s2 } => mov3!(d, Bin::Arsh, r!(s), r!(s2)),
+                    Op::AddJEqK { d, add, k, t } => addj!(d, add, Cond::Eq, k as i64 as u64, t),
+                    Op::AddJNeK { d, add, k, t } => addj!(d, add, Cond::Ne, k as i64 as u64, t),
+                    Op::AddJGtK { d, add, k, t } => addj!(d, add, Cond::Gt, k as i64 as u64, t),
+                    Op::AddJGeK { d, add, k, t } => addj!(d, add, Cond::Ge, k as i64 as u64, t),
+                    Op::AddJLtK { d, add, k, t } => addj!(d, add, Cond::Lt, k as i64 as u64, t),
+                    Op::AddJLeK { d, add, k, t } => addj!(d, add, Cond::Le, k as i64 as u64, t),
+                    Op::AddJSetK { d, add, k, t } => addj!(d, add, Cond::Set, k as i64 as u64, t),
+                    Op::AddJSgtK { d, add, k, t } => addj!(d, add, Cond::Sgt, k as i64 as u64, t),
+                    Op::AddJSgeK { d, add, k, t } => addj!(d, add, Cond::Sge, k as i64 as u64, t),
+                    Op::AddJSltK { d, add, k, t } => addj!(d, add, Cond::Slt, k as i64 as u64, t),
+                    Op::AddJSleK { d, add, k, t } => addj!(d, add, Cond::Sle, k as i64 as u64, t),
+                    Op::AddJEqX { d, s, add, t } => addj!(d, add, Cond::Eq, r!(s), t),
+                    Op::AddJNeX { d, s, add, t } => addj!(d, add, Cond::Ne, r!(s), t),
+                    Op::AddJGtX { d, s, add, t } => addj!(d, add, Cond::Gt, r!(s), t),
+                    Op::AddJGeX { d, s, add, t } => addj!(d, add, Cond::Ge, r!(s), t),
+                    Op::AddJLtX { d, s, add, t } => addj!(d, add, Cond::Lt, r!(s), t),
+                    Op::AddJLeX { d, s, add, t } => addj!(d, add, Cond::Le, r!(s), t),
+                    Op::AddJSetX { d, s, add, t } => addj!(d, add, Cond::Set, r!(s), t),
+                    Op::AddJSgtX { d, s, add, t } => addj!(d, add, Cond::Sgt, r!(s), t),
+                    Op::AddJSgeX { d, s, add, t } => addj!(d, add, Cond::Sge, r!(s), t),
+                    Op::AddJSltX { d, s, add, t } => addj!(d, add, Cond::Slt, r!(s), t),
+                    Op::AddJSleX { d, s, add, t } => addj!(d, add, Cond::Sle, r!(s), t),
+                    Op::Helper { id } => match self.helper(pc, id) {
+                        Ok(()) => goto!(pc + 1),
+                        Err(e) => fail!(e),
+                    },
+                    Op::Exit => flow!(self.exit()),
+                    Op::Slow => match self.step(pc, insns[pc]) {
+                        Ok(f) => flow!(f),
+                        Err(e) => fail!(e),
+                    },
+                    Op::SlowStraight => match self.step(pc, insns[pc]) {
+                        Ok(Flow::Next) => {}
+                        Ok(Flow::Skip) => {
+                            pc += 2;
+                            continue;
+                        }
+                        // Never: only jumps, calls, exits and LD_ABS change the flow.
+                        Ok(f) => flow!(f),
+                        Err(e) => fail!(e),
+                    },
+                    Op::End => {
+                        at.left = left;
+                        let pc = if pc == start {
+                            at.last
+                        } else {
+                            dec.last_before_end(insns, start)
+                        };
+                        return Err(VmError::FellOffEnd { pc });
+                    }
+                }
+                pc += 1;
+            }
         }
     }
 
@@ -160,13 +603,13 @@ impl Run<'_> {
 
     /// Reads register `r`.
     fn reg(&self, pc: usize, r: u8) -> Result<u64, VmError> {
-        self.regs
-            .get(r as usize)
-            .copied()
-            .ok_or(VmError::Malformed {
+        match r {
+            0..=10 => Ok(self.regs[r as usize]),
+            _ => Err(VmError::Malformed {
                 pc,
                 what: Malformed::Register(r),
-            })
+            }),
+        }
     }
 
     /// Checks that register `r` may be written and returns its index.
@@ -308,7 +751,7 @@ impl Run<'_> {
         let Some(f) = self.callers.pop() else {
             return Flow::Done(self.regs[0]);
         };
-        self.regs[1..].copy_from_slice(&f.saved);
+        self.regs[1..11].copy_from_slice(&f.saved);
         self.prog = f.prog;
         self.may_goto = f.may_goto;
         self.mem.pop_frame();
@@ -318,20 +761,7 @@ impl Run<'_> {
     fn call(&mut self, pc: usize, insn: Insn) -> Result<Flow, VmError> {
         match insn.src {
             0 if insn.imm == BPF_FUNC_TAIL_CALL => self.tail_call(pc),
-            0 => {
-                let mut args = [0u64; 5];
-                args.copy_from_slice(&self.regs[1..6]);
-                let id = insn.imm;
-                match self.env.call_helper(id, args, &mut *self.mem) {
-                    Ok(r0) => {
-                        self.regs[0] = r0;
-                        Ok(Flow::Next)
-                    }
-                    Err(EnvError::UnknownHelper) => Err(VmError::UnknownHelper { pc, id }),
-                    Err(EnvError::Fault(f)) => Err(VmError::mem(pc, f)),
-                    Err(error) => Err(VmError::Env { pc, error }),
-                }
-            }
+            0 => self.helper(pc, insn.imm).map(|()| Flow::Next),
             pseudo::CALL => {
                 let target = pc as i64 + 1 + insn.imm as i64;
                 if target < 0 || target >= self.prog.len() as i64 {
@@ -341,7 +771,7 @@ impl Run<'_> {
                     return Err(VmError::CallDepthExceeded { pc });
                 }
                 let mut saved = [0u64; 10];
-                saved.copy_from_slice(&self.regs[1..]);
+                saved.copy_from_slice(&self.regs[1..11]);
                 self.callers.push(Frame {
                     prog: self.prog.clone(),
                     ret_pc: pc + 1,
@@ -357,6 +787,21 @@ impl Run<'_> {
                 pc,
                 what: Malformed::Src(src),
             }),
+        }
+    }
+
+    /// A helper call: r1..r5 to the environment, its answer to r0.
+    fn helper(&mut self, pc: usize, id: i32) -> Result<(), VmError> {
+        let mut args = [0u64; 5];
+        args.copy_from_slice(&self.regs[1..6]);
+        match self.env.call_helper(id, args, &mut *self.mem) {
+            Ok(r0) => {
+                self.regs[0] = r0;
+                Ok(())
+            }
+            Err(EnvError::UnknownHelper) => Err(VmError::UnknownHelper { pc, id }),
+            Err(EnvError::Fault(f)) => Err(VmError::mem(pc, f)),
+            Err(error) => Err(VmError::Env { pc, error }),
         }
     }
 
@@ -376,7 +821,7 @@ impl Run<'_> {
         let TailCallTarget::Prog(prog) = target else {
             return Ok(Flow::Next);
         };
-        self.prog = prog;
+        self.prog = Cow::Owned(prog);
         self.may_goto = BPF_MAX_LOOPS;
         Ok(Flow::Jump(0))
     }

@@ -93,6 +93,10 @@ pub struct Memory {
     packet: Option<RegionId>,
     /// Where the next [`Memory::map`] region goes.
     next_auto: u64,
+    /// The region the interpreter's last non-stack access landed in (an index into
+    /// `regions`), tried first by [`Memory::load_n`] / [`Memory::store_n`]. Only a cache:
+    /// regions never overlap, so the region that holds an access is the same either way.
+    last: usize,
 }
 
 impl Default for Memory {
@@ -111,6 +115,7 @@ impl Memory {
             frames: 0,
             packet: None,
             next_auto: DATA_BASE,
+            last: 0,
         }
     }
 
@@ -263,6 +268,64 @@ impl Memory {
             });
         }
         Ok(Loc::Region(idx, (addr - base) as usize))
+    }
+
+    /// Where the `N`-byte access at `addr` lies, as [`Memory::locate`] answers, trying the
+    /// current frames and the last region used first (the interpreter's hot path).
+    #[inline(always)]
+    fn locate_n<const N: usize>(&mut self, addr: u64, write: bool) -> Result<Loc, MemFault> {
+        let rel = addr.wrapping_sub(STACK_BASE);
+        if rel < STACK_END - STACK_BASE {
+            let (frame, off) = ((rel / FRAME_STRIDE) as usize, (rel % FRAME_STRIDE) as usize);
+            if frame < self.frames && off + N <= STACK_SIZE {
+                return Ok(Loc::Stack(frame * STACK_SIZE + off));
+            }
+        } else if let Some(r) = self.regions.get(self.last) {
+            let o = addr.wrapping_sub(r.base);
+            let len = r.bytes.len() as u64;
+            if o < len && len - o >= N as u64 && (r.writable || !write) {
+                return Ok(Loc::Region(self.last, o as usize));
+            }
+        }
+        let loc = self.locate(addr, N, write)?;
+        if let Loc::Region(i, _) = loc {
+            self.last = i;
+        }
+        Ok(loc)
+    }
+
+    /// A little-endian load of `N` (1, 2, 4 or 8) bytes at `addr`, zero-extended: what
+    /// [`Memory::load`] does, for the interpreter.
+    #[inline(always)]
+    pub(crate) fn load_n<const N: usize>(&mut self, addr: u64) -> Result<u64, MemFault> {
+        let mut b = [0u8; 8];
+        let src = match self.locate_n::<N>(addr, false)? {
+            Loc::Stack(o) => self.stack.get(o..o + N),
+            Loc::Region(i, o) => self.regions[i].bytes.get(o..o + N),
+        };
+        // `locate_n` found all N bytes inside one region: `src` is always `Some`.
+        if let Some(src) = src {
+            b[..N].copy_from_slice(src);
+        }
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// A little-endian store of the low `N` (1, 2, 4 or 8) bytes of `value`: what
+    /// [`Memory::store`] does, for the interpreter.
+    #[inline(always)]
+    pub(crate) fn store_n<const N: usize>(
+        &mut self,
+        addr: u64,
+        value: u64,
+    ) -> Result<(), MemFault> {
+        let dst = match self.locate_n::<N>(addr, true)? {
+            Loc::Stack(o) => self.stack.get_mut(o..o + N),
+            Loc::Region(i, o) => self.regions[i].bytes.get_mut(o..o + N),
+        };
+        if let Some(dst) = dst {
+            dst.copy_from_slice(&value.to_le_bytes()[..N]);
+        }
+        Ok(())
     }
 
     /// The bytes `[addr, addr + len)`.

@@ -46,6 +46,7 @@
 //! same memory, same error.
 
 mod alu;
+mod decode;
 mod error;
 mod fields;
 mod interp;
@@ -57,9 +58,11 @@ mod tests;
 #[cfg(test)]
 mod tests_calls;
 #[cfg(test)]
+mod tests_fast;
+#[cfg(test)]
 mod tests_random;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use error::{EnvError, Malformed, MemFault, VmError};
 pub use interp::Interpreter;
@@ -100,10 +103,28 @@ pub const BPF_COMPLEXITY_LIMIT_INSNS: u64 = 1_000_000;
 pub const DEFAULT_BUDGET: u64 = (MAX_TAIL_CALL_CNT as u64 + 1) * BPF_COMPLEXITY_LIMIT_INSNS;
 
 /// A program as an engine runs it: the translated instructions, shared (cloning is cheap,
-/// so a prog_array lookup can hand one out).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// so a prog_array lookup can hand one out), and the interpreter's pre-decoded form of them,
+/// made on the first run and shared by every clone.
+#[derive(Clone)]
 pub struct Program {
     insns: Arc<[Insn]>,
+    decoded: Arc<OnceLock<decode::Decoded>>,
+}
+
+impl PartialEq for Program {
+    fn eq(&self, other: &Program) -> bool {
+        self.insns == other.insns
+    }
+}
+
+impl Eq for Program {}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("insns", &self.insns)
+            .finish()
+    }
 }
 
 impl Program {
@@ -112,6 +133,7 @@ impl Program {
     pub fn new(insns: impl Into<Arc<[Insn]>>) -> Program {
         Program {
             insns: insns.into(),
+            decoded: Arc::default(),
         }
     }
 

@@ -5,10 +5,10 @@ use super::*;
 use crate::prog::insn::*;
 
 /// SplitMix64, so the corpus is the same every run.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -18,7 +18,7 @@ impl Rng {
 }
 
 /// Answers everything, including helpers that fault, so those paths run too.
-struct Anything;
+pub(super) struct Anything;
 
 impl Env for Anything {
     fn call_helper(&mut self, id: i32, a: [u64; 5], mem: &mut Memory) -> Result<u64, EnvError> {
@@ -47,7 +47,7 @@ impl Env for Anything {
 }
 
 /// An instruction with a plausible opcode most of the time, so runs get past the first one.
-fn insn(rng: &mut Rng, len: usize) -> Insn {
+pub(super) fn insn(rng: &mut Rng, len: usize) -> Insn {
     let r = rng.next();
     let valid = crate::prog::opcodes::INSN_TABLE;
     let code = if r % 8 == 0 {

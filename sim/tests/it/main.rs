@@ -19,3 +19,4 @@ mod map_create;
 mod prog_load;
 mod seed;
 mod test_run;
+mod vm_errors;

@@ -253,12 +253,15 @@ fn errnos_of_the_kernel() {
     };
     let out = run(&mut s, fd, &a).expect("no data_out");
     assert_eq!((out.data_size_out, out.data_out.len()), (64, 0));
-    // ctx_out without ctx_in: a zero xdp_md, whose data_end is not the packet's size.
+    // ctx_out without ctx_in: a zero xdp_md, data_end 0: an empty linear part, the whole
+    // packet in a fragment, all of it in data_out (measured on 6.18.44).
     let a = TestRunAttr {
         ctx_out: Some(24),
         ..TestRunAttr::new(pkt.clone())
     };
-    assert_eq!(run(&mut s, fd, &a), Err(Errno::EINVAL));
+    let out = run(&mut s, fd, &a).expect("zero xdp_md");
+    assert_eq!((out.data_size_out, &out.data_out), (64, &pkt));
+    assert_eq!(out.ctx_out, [0u8; 24]);
     // ctx_out too small: ENOSPC after the packet was copied.
     let mut md = vec![0u8; 24];
     md[4..8].copy_from_slice(&64u32.to_le_bytes());
@@ -270,9 +273,26 @@ fn errnos_of_the_kernel() {
     let (r, out) = s.run(|k| k.prog_test_run_partial(pid, fd, &a));
     assert_eq!(r, Err(Errno::ENOSPC));
     assert_eq!(out.ctx_size_out, 24);
-    // ctx_in with data_end != data_size_in.
+    // ctx_in with data_end past data_size_in: EINVAL; below it: the rest is a fragment.
     let mut md = vec![0u8; 24];
+    md[4..8].copy_from_slice(&65u32.to_le_bytes());
+    let a = TestRunAttr {
+        ctx_in: Some(md.clone()),
+        ..TestRunAttr::new(pkt.clone())
+    };
+    assert_eq!(run(&mut s, fd, &a), Err(Errno::EINVAL));
     md[4..8].copy_from_slice(&63u32.to_le_bytes());
+    let a = TestRunAttr {
+        ctx_in: Some(md.clone()),
+        ctx_out: Some(24),
+        ..TestRunAttr::new(pkt.clone())
+    };
+    let out = run(&mut s, fd, &a).expect("data_end below the packet");
+    assert_eq!((out.data_size_out, &out.data_out), (64, &pkt));
+    assert_eq!(out.ctx_out[4..8], 63u32.to_le_bytes());
+    // Metadata that leaves less than ETH_HLEN of the packet: EINVAL.
+    md[0..4].copy_from_slice(&52u32.to_le_bytes());
+    md[4..8].copy_from_slice(&64u32.to_le_bytes());
     let a = TestRunAttr {
         ctx_in: Some(md.clone()),
         ..TestRunAttr::new(pkt.clone())

@@ -259,8 +259,8 @@ fn cstr_buf(path: &str) -> Result<GuardBuf, Errno> {
 }
 
 /// One bpf() call, its attr built with the simulator's encoders and offsets, its pointers the
-/// addresses of guard-page buffers in this process.
-fn run_bpf(call: &BpfCall) -> Reply {
+/// addresses of guard-page buffers in this process. Also `bpfsim --kernel`'s bpf() (`cli::host`).
+pub fn run_bpf(call: &BpfCall) -> Reply {
     use off::elem as e;
     match call {
         BpfCall::MapCreate(a) => bpf_typed(cmd::MAP_CREATE, a.encode()).map(|(r, _)| fd_ret(r)),
@@ -479,8 +479,8 @@ fn info(fd: i32) -> Reply {
     })
 }
 
-/// One filesystem call.
-fn run_fs(call: &FsCall) -> Result<(), Errno> {
+/// One filesystem call, made by this process (also `bpfsim --kernel`'s, `cli::host`).
+pub fn run_fs(call: &FsCall) -> Result<(), Errno> {
     // SAFETY (every call below): the path arguments are NUL-terminated C strings that live
     // across the call; mount's data argument is NULL.
     let r = match call {
