@@ -734,3 +734,169 @@ pub fn adjust_line_info(
     }
     out
 }
+
+/// `__btf_dumper_type_only` of bpftool's `btf_dumper.c`: `id` rendered as a C type prefix
+/// (`struct __sk_buff * `, `int `, `void `), a `FUNC` as its whole prototype
+/// (`int f(struct xdp_md * ctx)`); `None` for what bpftool cannot render (VAR, DATASEC,
+/// tags, a cycle), which prints no signature.
+fn type_only(b: &Btf, id: u32, out: &mut String, depth: usize) -> Option<()> {
+    use crate::loader::btf::Extra;
+    if depth > crate::loader::btf::MAX_RESOLVE_DEPTH {
+        return None;
+    }
+    if id == 0 {
+        out.push_str("void ");
+        return Some(());
+    }
+    let t = b.type_by_id(id)?;
+    let name = b.name(t.name_off);
+    match t.kind {
+        kind::INT | kind::TYPEDEF | kind::FLOAT => out.push_str(&format!("{name} ")),
+        kind::STRUCT => out.push_str(&format!("struct {name} ")),
+        kind::UNION => out.push_str(&format!("union {name} ")),
+        kind::ENUM | kind::ENUM64 => out.push_str(&format!("enum {name} ")),
+        kind::ARRAY => {
+            let Extra::Array { elem, nelems, .. } = t.extra else {
+                return None;
+            };
+            type_only(b, elem, out, depth + 1)?;
+            out.push_str(&format!("[{nelems}]"));
+        }
+        kind::PTR => {
+            type_only(b, t.size_or_type, out, depth + 1)?;
+            out.push_str("* ");
+        }
+        kind::FWD => {
+            let k = if t.kflag { "union" } else { "struct" };
+            out.push_str(&format!("{k} {name} "));
+        }
+        kind::VOLATILE | kind::CONST | kind::RESTRICT => {
+            out.push_str(match t.kind {
+                kind::VOLATILE => "volatile ",
+                kind::CONST => "const ",
+                _ => "restrict ",
+            });
+            type_only(b, t.size_or_type, out, depth + 1)?;
+        }
+        kind::FUNC_PROTO => func_sig(b, t, None, out, depth)?,
+        kind::FUNC => {
+            let proto = b.type_by_id(t.size_or_type)?;
+            func_sig(b, proto, Some(&name), out, depth)?;
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// `btf_dump_func`: return type, name, `(` parameters `)`.
+fn func_sig(
+    b: &Btf,
+    proto: &crate::loader::btf::Type,
+    name: Option<&str>,
+    out: &mut String,
+    depth: usize,
+) -> Option<()> {
+    if proto.kind != kind::FUNC_PROTO {
+        return None;
+    }
+    type_only(b, proto.size_or_type, out, depth + 1)?;
+    out.push_str(name.unwrap_or(""));
+    out.push('(');
+    for (i, p) in proto.members().iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if p.type_id == 0 {
+            out.push_str("...");
+            continue;
+        }
+        type_only(b, p.type_id, out, depth + 1)?;
+        if p.name_off != 0 {
+            out.push_str(&b.name(p.name_off));
+        } else if out.ends_with(' ') {
+            out.pop();
+        }
+    }
+    out.push(')');
+    Some(())
+}
+
+/// bpftool's `btf_dumper_type_only` of a `FUNC` type: its signature as printed above the
+/// function in `prog dump xlated` (`int xdp_pass(struct xdp_md * ctx)`), empty when bpftool
+/// prints none.
+pub fn func_signature(b: &Btf, type_id: u32) -> String {
+    let mut s = String::new();
+    match type_only(b, type_id, &mut s, 0) {
+        Some(()) => s,
+        None => String::new(),
+    }
+}
+
+impl Kernel {
+    /// What bpftool reads besides the instructions to dump `p` (`prog dump xlated`), as on
+    /// a kernel: the model's kernel symbols, and with BTF the `func_info` signatures, the
+    /// `line_info` source lines and the JITed symbols named after the BTF functions
+    /// (`bpf_prog_ksym_set_name`: `bpf_prog_<tag>_<BTF func name>`).
+    pub fn prog_dump_opts(
+        &self,
+        p: &crate::prog::Prog,
+        dialect: crate::prog::disasm::Dialect,
+    ) -> crate::prog::disasm::DisasmOpts {
+        use crate::prog::disasm::{FuncInfo, LineInfo};
+        let x = &p.translated;
+        let mut o = crate::prog::xlated::dump_opts(x, &p.tag, &p.name_str(), dialect);
+        let Some(btf) = p.btf.and_then(|b| self.btf(b)).map(|b| &b.btf) else {
+            return o;
+        };
+        let hex = |t: &[u8; 8]| t.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let fname = |type_id: u32| {
+            btf.type_by_id(type_id)
+                .map_or_else(String::new, |t| btf.name(t.name_off))
+        };
+        if !p.func_info.is_empty() {
+            o.jited_ksyms = if x.func_tags.is_empty() {
+                vec![format!(
+                    "bpf_prog_{}_{}",
+                    hex(&p.tag),
+                    fname(p.func_info[0].type_id)
+                )]
+            } else {
+                x.func_tags
+                    .iter()
+                    .zip(&p.func_info)
+                    .map(|(t, f)| format!("bpf_prog_{}_{}", hex(t), fname(f.type_id)))
+                    .collect()
+            };
+        }
+        o.func_info = p
+            .func_info
+            .iter()
+            .map(|f| FuncInfo {
+                insn_off: f.insn_off as usize,
+                signature: func_signature(btf, f.type_id),
+            })
+            .collect();
+        o.line_info = p
+            .line_info
+            .iter()
+            .map(|l| LineInfo {
+                insn_off: l.insn_off as usize,
+                line: btf.name(l.line_off),
+                file: btf.name(l.file_name_off),
+                line_num: l.line_col >> 10,
+                line_col: l.line_col & 0x3ff,
+            })
+            .collect();
+        o
+    }
+
+    /// `bpftool prog dump xlated` of `p` as on a kernel, BTF lines included (see
+    /// [`Kernel::prog_dump_opts`]).
+    pub fn prog_dump(
+        &self,
+        p: &crate::prog::Prog,
+        dialect: crate::prog::disasm::Dialect,
+    ) -> String {
+        crate::prog::disasm::disasm(&p.translated.insns, &self.prog_dump_opts(p, dialect))
+    }
+}
