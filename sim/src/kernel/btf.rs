@@ -14,7 +14,8 @@
 //! (`ENOTSUPP`, 524), no data, section order/overlap/gaps/bounds (`EINVAL`), the string
 //! section (at the end, non-empty, first and last byte NUL), `type_off` alignment, an empty
 //! type section, and each type's record (kind known, record inside the section, referenced
-//! type ids and names in range) with libbpf's parser. Not checked: the per-kind semantic
+//! type ids and names in range) with libbpf's parser, and a `FUNC_PROTO`'s return type id in
+//! range (`btf_func_proto_check`). Not checked: the per-kind semantic
 //! rules of `btf_check_all_types` (member offsets against sizes, resolvable sizes, valid
 //! identifiers, `FUNC` linkage, ...): such BTF loads here and fails on the kernel.
 
@@ -193,7 +194,16 @@ pub fn btf_parse(data: &[u8]) -> Result<Btf, (Errno, String)> {
     if let Some(first_bad) = bad_info(types) {
         return bad(Errno::EINVAL, first_bad);
     }
-    Btf::parse(&copy).map_err(|(_, p)| (Errno::EINVAL, format!("{p:?}")))
+    let btf = Btf::parse(&copy).map_err(|(_, p)| (Errno::EINVAL, format!("{p:?}")))?;
+    // `btf_func_proto_check`: the return type must resolve (libbpf's parser does not look
+    // at it; measured on 6.18: an id past the last type is EINVAL).
+    for id in 1..btf.type_cnt() {
+        let t = btf.type_by_id(id).expect("id in range");
+        if t.kind == kind::FUNC_PROTO && t.size_or_type >= btf.type_cnt() {
+            return Err((Errno::EINVAL, "Invalid return type".to_string()));
+        }
+    }
+    Ok(btf)
 }
 
 /// `data` with its header cut to the 24 bytes libbpf's parser reads (the rest is zero).

@@ -285,8 +285,8 @@ impl Kernel {
 
     /// `map_check_btf`: the key type's size (when given) and the value type's size must be
     /// the map's; then the type's `map_check_btf` (arrays: a 32-bit INT key, or no key for a
-    /// single-entry array of a DATASEC value; prog_array and map-in-map: `ENOTSUPP`, they
-    /// take no BTF).
+    /// single-entry array of a DATASEC value; map-in-map: `ENOTSUPP`, they take no BTF;
+    /// prog_array takes BTF with only the size checks, measured on 6.18).
     fn map_check_btf(
         &self,
         a: &MapCreateAttr,
@@ -306,7 +306,8 @@ impl Kernel {
             }
             btf.resolve_size(id).ok()
         };
-        let has_own_check = !matches!(a.map_type, mt::HASH);
+        // Types without `ops->map_check_btf` need a key type (prog_array: measured on 6.18).
+        let has_own_check = !matches!(a.map_type, mt::HASH | mt::PROG_ARRAY);
         if key != 0 {
             if sized(key) != Some(a.key_size) {
                 return Err(Errno::EINVAL);
@@ -339,7 +340,7 @@ impl Kernel {
                     _ => Err(Errno::EINVAL),
                 }
             }
-            mt::PROG_ARRAY | mt::ARRAY_OF_MAPS | mt::HASH_OF_MAPS => Err(Errno::ENOTSUPP),
+            mt::ARRAY_OF_MAPS | mt::HASH_OF_MAPS => Err(Errno::ENOTSUPP),
             _ => Ok(()),
         }
     }
