@@ -387,6 +387,7 @@ fn run_all(b: &mut dyn Backend) -> String {
     let mut big = base(&[(0, 3), (3, 3)], &[0, 3]);
     big.func_info = finfo(&[(0, 3), (1, 3), (3, 0)]);
     big.func_info_rec_size = 12;
+    let big_tail = big.clone();
     let mut big_zero = big.clone();
     big_zero.func_info = [0u32, 3, 0, 3, 3, 0]
         .iter()
@@ -435,6 +436,89 @@ fn run_all(b: &mut dyn Backend) -> String {
             },
         ),
         ("func_info without btf fd", no_btf_fd),
+        // Check order: which of two errors is reported.
+        (
+            "bad btf fd and func rec size 6",
+            ProgLoadAttr {
+                prog_btf_fd: 999,
+                func_info_rec_size: 6,
+                ..base(&[(0, 3), (3, 3)], &[0, 3])
+            },
+        ),
+        (
+            "bad btf fd and non-zero func tail",
+            ProgLoadAttr {
+                prog_btf_fd: 999,
+                ..big_tail.clone()
+            },
+        ),
+        (
+            "func count wrong and line rec size 8",
+            ProgLoadAttr {
+                line_info_rec_size: 8,
+                ..base(&[(0, 3)], &[0, 3])
+            },
+        ),
+        (
+            "non-zero func tail and line past the end",
+            ProgLoadAttr {
+                line_info: linfo(&[0, 3, 9]),
+                line_info_cnt: 3,
+                ..big_tail.clone()
+            },
+        ),
+        (
+            "bad btf fd and unknown prog_flags",
+            ProgLoadAttr {
+                prog_btf_fd: 999,
+                prog_flags: 1 << 30,
+                ..base(&[(0, 3), (3, 3)], &[0, 3])
+            },
+        ),
+        (
+            "bad btf fd and a bad opcode",
+            ProgLoadAttr {
+                prog_btf_fd: 999,
+                insns: vec![
+                    Insn {
+                        code: 0xff,
+                        ..Default::default()
+                    },
+                    Insn::exit(),
+                ],
+                ..base(&[(0, 3)], &[0])
+            },
+        ),
+        (
+            "line past the end and a bad opcode",
+            ProgLoadAttr {
+                insns: vec![
+                    Insn {
+                        code: 0xff,
+                        ..Default::default()
+                    },
+                    Insn::exit(),
+                ],
+                ..base(&[(0, 3)], &[0, 5])
+            },
+        ),
+        (
+            "bad btf fd and a bad license",
+            ProgLoadAttr {
+                prog_btf_fd: 999,
+                license: "Proprietary".into(),
+                insns: vec![
+                    Insn::mov64_imm(0, 0),
+                    Insn {
+                        code: 0x85,
+                        imm: 6,
+                        ..Default::default()
+                    },
+                    Insn::exit(),
+                ],
+                ..base(&[(0, 3)], &[0])
+            },
+        ),
         ("line_info without func_info", lines_only),
         (
             // `r0 = 0; ja +0; r0 = 1; exit`: the verifier removes the `ja 0`.
