@@ -173,6 +173,9 @@ pub fn cmd_end(cmd: u32) -> usize {
         c::OBJ_GET_INFO_BY_FD => off::info::END,
         c::PROG_BIND_MAP => off::bind_map::END,
         c::PROG_TEST_RUN => off::test::END,
+        c::BTF_LOAD => crate::kernel::btf::off::END,
+        c::BTF_GET_FD_BY_ID => crate::kernel::btf::off::END_GET_FD_BY_ID,
+        c::BTF_GET_NEXT_ID => off::id::END_NEXT_ID,
         _ => ATTR_SIZE,
     }
 }

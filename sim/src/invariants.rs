@@ -105,6 +105,22 @@ pub fn check(k: &Kernel) -> Vec<String> {
             }
         }
     }
+    // BTF objects: ids name live objects; refcnt equals descriptions + maps + programs.
+    for (id, b) in k.btf_ids.iter() {
+        match k.btfs.get(b.0) {
+            Some(o) if o.id == id && o.refcnt > 0 => {}
+            _ => bad.push(format!("btf id {id} names a freed or mismatched btf")),
+        }
+    }
+    for (i, o) in k.btfs.iter() {
+        let n = k.btf_holders(crate::kernel::btf::BtfIdx(i)).len() as u64;
+        if o.refcnt != n || o.id == 0 {
+            bad.push(format!(
+                "btf #{} (id {}, loaded by pid {} at syscall {}): refcnt {} but holders account for {n}",
+                o.serial, o.id, o.created_by, o.created_at, o.refcnt
+            ));
+        }
+    }
     for pin in k.vfs.pins() {
         if !obj_live(k, pin.obj) {
             bad.push(format!("pin {:?} holds a freed object", pin.paths));
@@ -148,6 +164,12 @@ pub fn leaks(k: &Kernel) -> Vec<String> {
             m.created_by,
             m.created_at,
             m.refcnt
+        ));
+    }
+    for (_, b) in k.btfs.iter() {
+        out.push(format!(
+            "btf #{} id {} loaded by pid {} at syscall {}: refcnt {}",
+            b.serial, b.id, b.created_by, b.created_at, b.refcnt
         ));
     }
     for (_, p) in k.progs.iter() {

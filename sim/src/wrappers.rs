@@ -177,7 +177,9 @@ impl Kernel {
         license.push(0);
         let mut m = UserBufs::new();
         let (i, l) = (m.input(&bytes), m.input(&license));
-        self.call(pid, cmd::PROG_LOAD, a.encode(i, l, 0, 0), &mut m)
+        let (fi, li) = btf_bufs(&mut m, a);
+        let attr = a.encode_btf(a.encode(i, l, 0, 0), fi, li);
+        self.call(pid, cmd::PROG_LOAD, attr, &mut m)
             .map(|fd| fd as i32)
     }
 
@@ -196,7 +198,8 @@ impl Kernel {
             let mut m = UserBufs::new();
             let (i, l) = (m.input(&bytes), m.input(&license));
             let lb = if log_size > 0 { m.output(&mut log) } else { 0 };
-            let attr = a.encode(i, l, lb, log_size as u32);
+            let (fi, li) = btf_bufs(&mut m, a);
+            let attr = a.encode_btf(a.encode(i, l, lb, log_size as u32), fi, li);
             self.call(pid, cmd::PROG_LOAD, attr, &mut m)
                 .map(|fd| fd as i32)
         };
@@ -206,6 +209,81 @@ impl Kernel {
             .map(|&b| b as char)
             .collect();
         (r, text)
+    }
+
+    /// `BPF_BTF_LOAD`: a new BTF object from `data` and an fd for it.
+    pub fn btf_load(&mut self, pid: Pid, data: &[u8]) -> SysResult<i32> {
+        self.btf_load_with_log(pid, data, 0, 0).0
+    }
+
+    /// `BPF_BTF_LOAD` with a log of `log_size` bytes at `log_level`: the fd and the log.
+    pub fn btf_load_with_log(
+        &mut self,
+        pid: Pid,
+        data: &[u8],
+        log_level: u32,
+        log_size: usize,
+    ) -> (SysResult<i32>, String) {
+        let mut log = vec![0u8; log_size];
+        let r = {
+            let mut m = UserBufs::new();
+            let d = m.input(data);
+            let lb = if log_size > 0 { m.output(&mut log) } else { 0 };
+            let a =
+                crate::kernel::btf::load_attr(d, data.len() as u32, lb, log_size as u32, log_level);
+            self.call(pid, cmd::BTF_LOAD, a, &mut m).map(|fd| fd as i32)
+        };
+        let text = log
+            .iter()
+            .take_while(|&&b| b != 0)
+            .map(|&b| b as char)
+            .collect();
+        (r, text)
+    }
+
+    /// `BPF_BTF_GET_FD_BY_ID`.
+    pub fn btf_get_fd_by_id(&mut self, pid: Pid, id: u32) -> SysResult<i32> {
+        let a = AttrBuf::default().u32(off::id::START_ID, id);
+        self.call(pid, cmd::BTF_GET_FD_BY_ID, a, &mut UserBufs::new())
+            .map(|fd| fd as i32)
+    }
+
+    /// `BPF_BTF_GET_NEXT_ID`.
+    pub fn btf_get_next_id(&mut self, pid: Pid, start: u32) -> SysResult<u32> {
+        let a = AttrBuf::default().u32(off::id::START_ID, start);
+        let (_, out) = self.call_out(pid, cmd::BTF_GET_NEXT_ID, a, &mut UserBufs::new())?;
+        Ok(u32::from_le_bytes(out[4..8].try_into().expect("4")))
+    }
+
+    /// `BPF_OBJ_GET_INFO_BY_FD` of a BTF fd: the `bpf_btf_info` bytes and the BTF blob.
+    pub fn btf_info(&mut self, pid: Pid, fd: i32) -> SysResult<(Vec<u8>, Vec<u8>)> {
+        use crate::kernel::btf::{BTF_INFO_SIZE, btf_info as bi};
+        let mut probe = vec![0u8; BTF_INFO_SIZE];
+        {
+            let mut m = UserBufs::new();
+            let i = m.output(&mut probe);
+            let a = AttrBuf::default()
+                .u32(off::info::BPF_FD, fd as u32)
+                .u32(off::info::INFO_LEN, BTF_INFO_SIZE as u32)
+                .u64(off::info::INFO, i);
+            self.call(pid, cmd::OBJ_GET_INFO_BY_FD, a, &mut m)?;
+        }
+        let size = u32::from_le_bytes(probe[bi::BTF_SIZE..bi::BTF_SIZE + 4].try_into().expect("4"));
+        let mut blob = vec![0u8; size as usize];
+        let mut info = vec![0u8; BTF_INFO_SIZE];
+        info[bi::BTF..bi::BTF + 8].copy_from_slice(&UserBufs::addr(1).to_le_bytes());
+        info[bi::BTF_SIZE..bi::BTF_SIZE + 4].copy_from_slice(&size.to_le_bytes());
+        {
+            let mut m = UserBufs::new();
+            let i = m.output(&mut info);
+            m.output(&mut blob);
+            let a = AttrBuf::default()
+                .u32(off::info::BPF_FD, fd as u32)
+                .u32(off::info::INFO_LEN, BTF_INFO_SIZE as u32)
+                .u64(off::info::INFO, i);
+            self.call(pid, cmd::OBJ_GET_INFO_BY_FD, a, &mut m)?;
+        }
+        Ok((info, blob))
     }
 
     /// `BPF_OBJ_PIN`: pin the object behind `fd` at `path`.
@@ -350,6 +428,21 @@ fn elem_attr(fd: i32, key: u64, value: u64, flags: u64) -> [u8; off::elem::END_F
     a[off::elem::VALUE..off::elem::VALUE + 8].copy_from_slice(&value.to_le_bytes());
     a[off::elem::FLAGS..off::elem::FLAGS + 8].copy_from_slice(&flags.to_le_bytes());
     a
+}
+
+/// Map the func_info and line_info records of `a` (NULL when empty).
+fn btf_bufs<'a>(m: &mut UserBufs<'a>, a: &'a ProgLoadAttr) -> (u64, u64) {
+    let fi = if a.func_info.is_empty() {
+        0
+    } else {
+        m.input(&a.func_info)
+    };
+    let li = if a.line_info.is_empty() {
+        0
+    } else {
+        m.input(&a.line_info)
+    };
+    (fi, li)
 }
 
 fn cstr(s: &str) -> Vec<u8> {

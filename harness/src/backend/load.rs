@@ -64,6 +64,9 @@ impl LoadSys for BackendProc<'_> {
     }
 
     fn prog_load(&mut self, a: &ProgLoadAttr) -> SysResult<i32> {
+        if a.prog_btf_fd != 0 || !a.func_info.is_empty() || !a.line_info.is_empty() {
+            return fd(self.b.bpf(self.p, &BpfCall::ProgLoadFull(a.clone())));
+        }
         let call = BpfCall::ProgLoad {
             prog_type: a.prog_type,
             insns: a.insns.clone(),
@@ -101,5 +104,14 @@ impl LoadSys for BackendProc<'_> {
 
     fn close(&mut self, fd: i32) -> SysResult<()> {
         self.b.close(self.p, fd)
+    }
+
+    fn btf_load(&mut self, data: &[u8]) -> SysResult<i32> {
+        fd(self.b.bpf(
+            self.p,
+            &BpfCall::BtfLoad {
+                data: data.to_vec(),
+            },
+        ))
     }
 }

@@ -96,6 +96,14 @@ pub enum BpfCall {
     /// `BPF_PROG_TEST_RUN`: `Ok(BpfRet::TestRun(..))` when the call succeeds, its errno when
     /// it fails; [`Backend::prog_test_run`] also returns what was written back on failure.
     TestRun(TestRunCall),
+    /// `BPF_BTF_LOAD` of a BTF blob (`btf`, `btf_size`; no log).
+    BtfLoad { data: Vec<u8> },
+    /// `BPF_PROG_LOAD` with every field of the typed attr, the BTF ones too (`prog_btf_fd`,
+    /// the func_info and line_info records with their sizes and counts); no log buffer.
+    ProgLoadFull(sim::ProgLoadAttr),
+    /// `BPF_OBJ_GET_INFO_BY_FD` of a program fetching its `func_info` and `line_info` records
+    /// (all of them, in the kernel's 8- and 16-byte record sizes): `BpfRet::Records`.
+    Records { fd: i32 },
 }
 
 /// `BPF_PROG_TEST_RUN`'s attr (`union bpf_attr.test`), with buffers in place of the user
@@ -257,6 +265,38 @@ impl BpfCall {
     }
 }
 
+/// The `bpf_prog_info` request (`PROG_INFO_SIZE` bytes) asking for `nfi` func_info records
+/// at user address `fi` and `nli` line_info records at `li`, in the kernel's record sizes (8
+/// and 16 bytes), and nothing else: both backends pass these bytes for [`BpfCall::Records`].
+pub fn records_request(nfi: u32, fi: u64, nli: u32, li: u64) -> Vec<u8> {
+    use sim::maps::info::{PROG_INFO_SIZE, prog_info as pi};
+    let mut r = vec![0u8; PROG_INFO_SIZE];
+    let mut put = |o: usize, b: &[u8]| r[o..o + b.len()].copy_from_slice(b);
+    put(pi::NR_FUNC_INFO, &nfi.to_le_bytes());
+    put(pi::FUNC_INFO_REC_SIZE, &8u32.to_le_bytes());
+    put(pi::FUNC_INFO, &fi.to_le_bytes());
+    put(pi::NR_LINE_INFO, &nli.to_le_bytes());
+    put(pi::LINE_INFO_REC_SIZE, &16u32.to_le_bytes());
+    put(pi::LINE_INFO, &li.to_le_bytes());
+    r
+}
+
+/// `OBJ_GET_INFO_BY_FD`'s attr for `fd` with a `PROG_INFO_SIZE`-byte info buffer at `info`.
+pub fn prog_info_attr(fd: i32, info: u64) -> AttrBuf {
+    use sim::attr::off::info as o;
+    AttrBuf::for_cmd(sim::uapi::cmd::OBJ_GET_INFO_BY_FD)
+        .u32(o::BPF_FD, fd as u32)
+        .u32(o::INFO_LEN, sim::maps::info::PROG_INFO_SIZE as u32)
+        .u64(o::INFO, info)
+}
+
+/// The `(nr_func_info, nr_line_info)` an info struct reports.
+pub fn record_counts(info: &[u8]) -> (u32, u32) {
+    use sim::maps::info::prog_info as pi;
+    let u = |o: usize| u32::from_le_bytes(info[o..o + 4].try_into().expect("4 bytes"));
+    (u(pi::NR_FUNC_INFO), u(pi::NR_LINE_INFO))
+}
+
 /// What a successful [`BpfCall`] returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[expect(missing_docs, reason = "fields are described in the variant docs")]
@@ -280,6 +320,12 @@ pub enum BpfRet {
     Raw { ret: i64, attr: Vec<u8> },
     /// `BPF_PROG_TEST_RUN`'s results.
     TestRun(TestRunOut),
+    /// A program's `func_info` records (8 bytes each: insn_off, type_id) and `line_info`
+    /// records (16 bytes each: insn_off, file_name_off, line_off, line_col) as reported.
+    Records {
+        func_info: Vec<u8>,
+        line_info: Vec<u8>,
+    },
 }
 
 /// A filesystem call; paths are absolute.

@@ -144,6 +144,9 @@ impl Backend for SimBackend {
                 let out = test_run(k, p, c);
                 out.result.map(|()| BpfRet::TestRun(out))
             }
+            BpfCall::BtfLoad { data } => k.btf_load(p, data).map(BpfRet::Fd),
+            BpfCall::ProgLoadFull(a) => k.prog_load(p, a).map(BpfRet::Fd),
+            BpfCall::Records { fd } => records(k, p, *fd),
         }
     }
 
@@ -176,6 +179,47 @@ impl Backend for SimBackend {
         self.k.synchronize();
         done(self)
     }
+}
+
+/// One `OBJ_GET_INFO_BY_FD` of `fd` with `info` as the user's info struct and two record
+/// buffers after it (user buffers 1 and 2).
+fn info_call(
+    k: &mut Kernel,
+    p: Pid,
+    fd: i32,
+    info: &mut [u8],
+    fi: &mut [u8],
+    li: &mut [u8],
+) -> Result<(), Errno> {
+    let mut m = UserBufs::new();
+    let i = m.output(info);
+    m.output(fi);
+    m.output(li);
+    let mut a = super::prog_info_attr(fd, i);
+    let len = a.1;
+    k.bpf(
+        p,
+        sim::uapi::cmd::OBJ_GET_INFO_BY_FD,
+        &mut a.0[..len],
+        len as u32,
+        &mut m,
+    )
+    .map(drop)
+}
+
+/// [`BpfCall::Records`]: learn the counts, then fetch the records.
+fn records(k: &mut Kernel, p: Pid, fd: i32) -> Result<BpfRet, Errno> {
+    let mut probe = super::records_request(0, 0, 0, 0);
+    info_call(k, p, fd, &mut probe, &mut [], &mut [])?;
+    let (nfi, nli) = super::record_counts(&probe);
+    let mut fi = vec![0u8; 8 * nfi as usize];
+    let mut li = vec![0u8; 16 * nli as usize];
+    let mut req = super::records_request(nfi, UserBufs::addr(1), nli, UserBufs::addr(2));
+    info_call(k, p, fd, &mut req, &mut fi, &mut li)?;
+    Ok(BpfRet::Records {
+        func_info: fi,
+        line_info: li,
+    })
 }
 
 /// `BPF_PROG_TEST_RUN` through the raw entry point, with the same attr bytes the agent passes

@@ -540,6 +540,14 @@ impl Runner<'_> {
             Ok(BpfRet::Info { info, map_ids, .. }) => self.show_info(&info, &map_ids),
             Ok(BpfRet::Raw { ret, .. }) => ret.to_string(),
             Ok(BpfRet::TestRun(o)) => format!("retval={} size={}", o.retval, o.data_size_out),
+            Ok(BpfRet::Records {
+                func_info,
+                line_info,
+            }) => format!(
+                "func_info={} line_info={}",
+                func_info.len() / 8,
+                line_info.len() / 16
+            ),
         })
     }
 

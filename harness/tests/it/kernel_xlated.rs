@@ -1,7 +1,7 @@
 //! The translated program checked against the kernel (issue 4): every corpus object is loaded
 //! with the project's loader into the running kernel (root, `LinuxBackend`) and into the
 //! simulator; for every program, `bpftool prog dump xlated` of the kernel's copy and the
-//! model's dump (`sim::prog::xlated::dump`, bpftool's syntax) must be equal after
+//! model's dump (`Kernel::prog_dump`, bpftool's syntax) must be equal after
 //! normalising only what must differ:
 //! - map ids (`map[id:N]`): each machine numbers its own maps; both sides show the map's
 //!   name instead (ids are looked up through each side's `OBJ_GET_INFO_BY_FD`).
@@ -9,9 +9,10 @@
 //!   kernel's are `fn - __bpf_call_base` of this build, the model's are stand-ins. Calls that
 //!   still hold a helper id (`call bpf_tail_call#12`) are compared as they are.
 //!
-//! The loader passes no BTF, so neither dump has source lines or BTF function signatures,
-//! and subprograms are named `bpf_prog_<tag>_F`; those names (and so the subprogram tags)
-//! are compared as they are.
+//! The loader loads the object's BTF on both machines, so both dumps have the source lines
+//! (`line_info`, adjusted to the translated program), the functions' BTF signatures
+//! (`func_info`) and subprograms named `bpf_prog_<tag>_<BTF name>`; all of it (and so the
+//! subprogram tags) is compared as it is.
 //!
 //! `BPFSIM_SHOW_XLATED=1` prints both dumps of every program.
 //!
@@ -141,7 +142,7 @@ fn model_dumps(
             .map(|(_, x)| x)
             .ok_or("prog id")?;
         let prog = k.prog(idx).ok_or("prog")?;
-        let dump = sim::prog::xlated::dump(prog, dialect);
+        let dump = k.prog_dump(prog, dialect);
         out.push((
             p.name.clone(),
             normalise(&dump, &names),

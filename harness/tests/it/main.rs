@@ -1,5 +1,6 @@
 //! Integration tests of the harness: scenarios, traces, snapshots, determinism.
 
+mod btf_differential;
 mod cli;
 mod cli_kernel;
 mod differential;

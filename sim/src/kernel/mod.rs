@@ -11,6 +11,7 @@ use crate::prog::tag::TagHash;
 use crate::task::{File, ProcTable};
 use crate::vfs::Vfs;
 
+pub mod btf;
 mod fs;
 pub mod helper_table;
 mod helpers;
@@ -123,6 +124,10 @@ pub struct Kernel {
     pub(crate) progs: Slab<Prog>,
     pub(crate) map_ids: Idr<MapIdx>,
     pub(crate) prog_ids: Idr<ProgIdx>,
+    /// Loaded BTF objects.
+    pub(crate) btfs: Slab<btf::BtfObj>,
+    /// The BTF id space.
+    pub(crate) btf_ids: Idr<btf::BtfIdx>,
     pub(crate) vfs: Vfs,
     pub(crate) deferred: VecDeque<Deferred>,
     pub(crate) events: EventLog,
@@ -164,6 +169,8 @@ impl Kernel {
             progs: Slab::default(),
             map_ids: Idr::new(cfg.first_id),
             prog_ids: Idr::new(cfg.first_id),
+            btfs: Slab::default(),
+            btf_ids: Idr::new(cfg.first_id),
             vfs: Vfs::new(cfg.bpf_preload),
             deferred: VecDeque::new(),
             events: EventLog::new(cfg.event_log_capacity),

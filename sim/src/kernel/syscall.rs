@@ -15,7 +15,7 @@ impl Kernel {
     /// (at least `size` bytes, or `EFAULT`); pointers inside it resolve in `mem`. Returns the
     /// syscall's non-negative result (an fd, or 0) or its errno.
     ///
-    /// Commands the kernel knows but this model does not implement (links, BTF, batches,
+    /// Commands the kernel knows but this model does not implement (links, batches,
     /// ...) return `EOPNOTSUPP`; unknown commands return `EINVAL` as in the kernel.
     pub fn bpf(
         &mut self,
@@ -65,7 +65,12 @@ impl Kernel {
                 let copy = a.owned();
                 self.sys_prog_load(pid, &Attr::of_owned(&copy, size), user, mem)
             }
-            cmd::MAP_GET_NEXT_ID | cmd::PROG_GET_NEXT_ID => {
+            cmd::BTF_LOAD => {
+                let copy = a.owned();
+                self.sys_btf_load(pid, &Attr::of_owned(&copy, size), user, mem)
+            }
+            cmd::BTF_GET_FD_BY_ID => self.sys_btf_get_fd_by_id(pid, &a),
+            cmd::MAP_GET_NEXT_ID | cmd::PROG_GET_NEXT_ID | cmd::BTF_GET_NEXT_ID => {
                 let copy = a.owned();
                 self.sys_get_next_id(pid, c, &Attr::of_owned(&copy, size), user)
             }
@@ -104,7 +109,7 @@ impl Kernel {
         self.log(obj, crate::object::EventKind::Created(id), Some(holder));
     }
 
-    /// `BPF_MAP_GET_NEXT_ID` / `BPF_PROG_GET_NEXT_ID` (`bpf_obj_get_next_id`): the smallest id
+    /// `BPF_MAP_GET_NEXT_ID` / `BPF_PROG_GET_NEXT_ID` / `BPF_BTF_GET_NEXT_ID` (`bpf_obj_get_next_id`): the smallest id
     /// above `start_id`. `start_id >= INT_MAX` is `EINVAL` before the capability check.
     fn sys_get_next_id(&mut self, pid: Pid, c: u32, a: &Attr, user: &mut [u8]) -> SysResult<i64> {
         a.check_unused(off::id::END_NEXT_ID)?;
@@ -117,6 +122,8 @@ impl Kernel {
         }
         let next = if c == cmd::MAP_GET_NEXT_ID {
             self.map_ids.next_after(start).map(|(id, _)| id)
+        } else if c == cmd::BTF_GET_NEXT_ID {
+            self.btf_ids.next_after(start).map(|(id, _)| id)
         } else {
             self.prog_ids.next_after(start).map(|(id, _)| id)
         };

@@ -210,6 +210,89 @@ impl Btf {
         Ok(btf)
     }
 
+    /// The raw bytes libbpf hands `BPF_BTF_LOAD` (`btf__raw_data` of a modified BTF): a
+    /// 24-byte header, the types as they are now (after the DATASEC fixups), the strings.
+    /// `None` when a type's kind cannot be written back (kinds past `ENUM64`).
+    pub fn to_bytes(&self) -> Option<Vec<u8>> {
+        let mut t = Vec::new();
+        let w = |t: &mut Vec<u8>, v: u32| t.extend_from_slice(&v.to_le_bytes());
+        for ty in &self.types {
+            if ty.kind == kind::UNKN || ty.kind > kind::ENUM64 {
+                return None;
+            }
+            w(&mut t, ty.name_off);
+            w(
+                &mut t,
+                (u32::from(ty.kflag) << 31) | (u32::from(ty.kind) << 24) | ty.vlen,
+            );
+            w(&mut t, ty.size_or_type);
+            match (&ty.extra, ty.kind) {
+                (Extra::Word(v), _) => w(&mut t, *v),
+                (
+                    Extra::Array {
+                        elem,
+                        index,
+                        nelems,
+                    },
+                    _,
+                ) => {
+                    w(&mut t, *elem);
+                    w(&mut t, *index);
+                    w(&mut t, *nelems);
+                }
+                (Extra::Members(ms), kind::DATASEC) => {
+                    for m in ms {
+                        w(&mut t, m.type_id);
+                        w(&mut t, m.offset);
+                        w(&mut t, m.size);
+                    }
+                }
+                (Extra::Members(ms), kind::FUNC_PROTO) => {
+                    for m in ms {
+                        w(&mut t, m.name_off);
+                        w(&mut t, m.type_id);
+                    }
+                }
+                (Extra::Members(ms), _) => {
+                    for m in ms {
+                        w(&mut t, m.name_off);
+                        w(&mut t, m.type_id);
+                        w(&mut t, m.offset);
+                    }
+                }
+                (Extra::Enum(vs), kind::ENUM64) => {
+                    for (n, v) in vs {
+                        w(&mut t, *n);
+                        w(&mut t, *v as u64 as u32);
+                        w(&mut t, (*v as u64 >> 32) as u32);
+                    }
+                }
+                (Extra::Enum(vs), _) => {
+                    for (n, v) in vs {
+                        w(&mut t, *n);
+                        w(&mut t, *v as i32 as u32);
+                    }
+                }
+                (Extra::None, _) => {}
+            }
+        }
+        let mut out = Vec::with_capacity(HDR_BASE + t.len() + self.strings.len());
+        out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+        out.extend_from_slice(&[1, 0]);
+        for v in [
+            HDR_BASE as u32,
+            0,
+            t.len() as u32,
+            t.len() as u32,
+            self.strings.len() as u32,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&t);
+        out.extend_from_slice(&self.strings);
+        Some(out)
+    }
+
     /// Number of type ids including `void` (`btf__type_cnt`).
     pub fn type_cnt(&self) -> u32 {
         self.types.len() as u32 + 1

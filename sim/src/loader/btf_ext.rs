@@ -1,7 +1,6 @@
 //! `.BTF.ext`: the header and the per-section record counts of func_info, line_info and
 //! CO-RE relocations, validated as libbpf's `btf_ext_parse` / `btf_ext_parse_sec_info`
-//! do (`src/btf.c`). Records themselves are not decoded: the loader only needs to know
-//! which ELF sections have how many.
+//! do (`src/btf.c`), with each section's records kept as bytes for `BPF_PROG_LOAD`.
 
 use super::btf::BTF_MAGIC;
 use super::error::BtfProblem;
@@ -13,6 +12,8 @@ pub struct ExtSection {
     pub name_off: u32,
     /// `num_info`.
     pub records: u32,
+    /// The records, `record_size` bytes each, as in the file (`insn_off` in bytes).
+    pub data: Vec<u8>,
 }
 
 /// One info block (func_info, line_info or core_relo).
@@ -119,7 +120,12 @@ fn parse_info(
         if records == 0 || total > (info.len() - pos) as u64 {
             return Err((at, BtfProblem::Records));
         }
-        sections.push(ExtSection { name_off, records });
+        let data = info[pos + 8..pos + total as usize].to_vec();
+        sections.push(ExtSection {
+            name_off,
+            records,
+            data,
+        });
         pos += total as usize;
     }
     Ok(ExtInfo {

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use super::btf::Btf;
 use super::maps::{MapDef, MapKind, SlotTarget};
 use super::reloc::relocate;
 use super::{LoadError, Object};
@@ -38,6 +39,12 @@ pub trait LoadSys {
     fn unlink(&mut self, path: &str) -> SysResult<()>;
     /// `close(fd)`.
     fn close(&mut self, fd: i32) -> SysResult<()>;
+    /// `BPF_BTF_LOAD` of `data`. A kernel without it answers `EOPNOTSUPP` (the default):
+    /// the loader then goes on without BTF, as libbpf does when loading BTF fails.
+    fn btf_load(&mut self, data: &[u8]) -> SysResult<i32> {
+        let _ = data;
+        Err(Errno::EOPNOTSUPP)
+    }
 }
 
 /// The simulated kernel as a [`LoadSys`]: the calls of process `pid`.
@@ -83,6 +90,9 @@ impl LoadSys for KernelProc<'_> {
     }
     fn close(&mut self, fd: i32) -> SysResult<()> {
         self.k.close(self.pid, fd)
+    }
+    fn btf_load(&mut self, data: &[u8]) -> SysResult<i32> {
+        self.k.btf_load(self.pid, data)
     }
 }
 
@@ -220,6 +230,16 @@ pub fn load(obj: &Object, sys: &mut dyn LoadSys, opts: &LoadOpts) -> Result<Load
         pins: Vec::new(),
     };
     let mut loaded = Loaded::default();
+    // bpf_object__sanitize_and_load_btf: the fixed-up BTF (nothing to sanitize on the
+    // kernels modeled); a failure is only a warning, the object loads without BTF.
+    let btf_fd = obj
+        .btf
+        .as_ref()
+        .and_then(Btf::to_bytes)
+        .and_then(|b| u.sys.btf_load(&b).ok());
+    if let Some(fd) = btf_fd {
+        u.fds.push(fd);
+    }
     let map_err = |name: &str, step: &str, errno| LoadFailure::Map {
         name: name.into(),
         step: step.into(),
@@ -266,6 +286,19 @@ pub fn load(obj: &Object, sys: &mut dyn LoadSys, opts: &LoadOpts) -> Result<Load
             }
         }
         let mut attr = create_attr(&m.name, &m.def);
+        if let Some(bfd) = btf_fd {
+            // bpf_object__create_map: the object's BTF and the map's type ids, except for
+            // the types that take none.
+            attr.btf_fd = bfd as u32;
+            if !matches!(
+                m.def.map_type,
+                map_type::ARRAY_OF_MAPS | map_type::HASH_OF_MAPS
+            ) && !NO_BTF_TYPES.contains(&m.def.map_type)
+            {
+                attr.btf_key_type_id = m.def.btf_key_type_id;
+                attr.btf_value_type_id = m.def.btf_value_type_id;
+            }
+        }
         let mut template = None;
         if matches!(
             m.def.map_type,
@@ -290,7 +323,15 @@ pub fn load(obj: &Object, sys: &mut dyn LoadSys, opts: &LoadOpts) -> Result<Load
                 Err(e) => return u.fail(map_err(&m.name, "create inner template", e)),
             }
         }
-        let fd = match u.sys.map_create(&attr) {
+        let mut created = u.sys.map_create(&attr);
+        if created.is_err() && (attr.btf_key_type_id != 0 || attr.btf_value_type_id != 0) {
+            // "Error in bpf_create_map_xattr(...). Retrying without BTF."
+            attr.btf_fd = 0;
+            attr.btf_key_type_id = 0;
+            attr.btf_value_type_id = 0;
+            created = u.sys.map_create(&attr);
+        }
+        let fd = match created {
             Ok(fd) => fd,
             Err(e) => return u.fail(map_err(&m.name, "create", e)),
         };
@@ -348,11 +389,28 @@ pub fn load(obj: &Object, sys: &mut dyn LoadSys, opts: &LoadOpts) -> Result<Load
         Err(e) => return u.fail(LoadFailure::Object(e)),
     };
     for p in linked {
-        let a = ProgLoadAttr::new(p.prog_type, &p.insns)
+        let mut a = ProgLoadAttr::new(p.prog_type, &p.insns)
             .name(&kname(&p.name))
             .license(&obj.license)
             .attach_type(p.expected_attach_type)
             .flags(p.prog_flags);
+        if let (Some(bfd), Some(ext)) = (btf_fd, &obj.btf_ext) {
+            let (fi, fcnt) = ext_records(obj, &ext.func_info, &p.parts);
+            let (li, lcnt) = ext_records(obj, &ext.line_info, &p.parts);
+            if fcnt > 0 || lcnt > 0 {
+                a.prog_btf_fd = bfd as u32;
+            }
+            if fcnt > 0 {
+                a.func_info = fi;
+                a.func_info_cnt = fcnt;
+                a.func_info_rec_size = ext.func_info.record_size;
+            }
+            if lcnt > 0 {
+                a.line_info = li;
+                a.line_info_cnt = lcnt;
+                a.line_info_rec_size = ext.line_info.record_size;
+            }
+        }
         match u.sys.prog_load(&a) {
             Ok(fd) => {
                 u.fds.push(fd);
@@ -385,7 +443,49 @@ pub fn load(obj: &Object, sys: &mut dyn LoadSys, opts: &LoadOpts) -> Result<Load
     if let Err(f) = fill_slots(obj, &map_fds, &mut *u.sys, by_prog) {
         return u.fail(f);
     }
+    // bpf_object__close frees the object's BTF: its fd goes; maps and programs keep the BTF.
+    if let Some(fd) = btf_fd {
+        let _ = u.sys.close(fd);
+    }
     Ok(loaded)
+}
+
+/// Map types libbpf creates without BTF type ids (`bpf_object__create_map`).
+const NO_BTF_TYPES: [u32; 14] = [4, 8, 7, 12, 13, 14, 25, 16, 17, 15, 18, 22, 23, 33];
+
+/// `reloc_prog_func_and_line_info` / `adjust_prog_btf_ext_info`: the records of each part of
+/// a linked program (its ELF section's records inside the function), `insn_off` turned from
+/// section bytes into instructions of the linked program. Returns the bytes and the count.
+fn ext_records(
+    obj: &Object,
+    info: &super::btf_ext::ExtInfo,
+    parts: &[(usize, usize)],
+) -> (Vec<u8>, u32) {
+    let (mut out, mut n) = (Vec::new(), 0u32);
+    let rec = info.record_size as usize;
+    let Some(btf) = &obj.btf else {
+        return (out, 0);
+    };
+    for &(pi, at) in parts {
+        let p = &obj.programs[pi];
+        let sec_name = obj.section_names.get(p.section).map_or("", String::as_str);
+        for s in &info.sections {
+            if btf.name(s.name_off) != sec_name || rec < 4 {
+                continue;
+            }
+            for r in s.data.chunks_exact(rec) {
+                let off = u32::from_le_bytes(r[..4].try_into().expect("4")) as usize / 8;
+                if off < p.insn_offset || off >= p.insn_offset + p.insns.len() {
+                    continue;
+                }
+                let new = (off - p.insn_offset + at) as u32;
+                out.extend_from_slice(&new.to_le_bytes());
+                out.extend_from_slice(&r[4..]);
+                n += 1;
+            }
+        }
+    }
+    (out, n)
 }
 
 /// Put the fd of each `.values` slot target `resolve` knows (it answers `None` for targets of

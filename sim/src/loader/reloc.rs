@@ -53,6 +53,10 @@ pub struct Linked {
     pub prog_flags: u32,
     /// The relocated instructions: the program's own, then the appended subprograms.
     pub insns: Vec<Insn>,
+    /// The functions in [`Linked::insns`]: (index in `obj.programs`, first instruction),
+    /// the entry program first at 0, then each appended subprogram (what libbpf's
+    /// `reloc_prog_func_and_line_info` uses to place their func/line info).
+    pub parts: Vec<(usize, usize)>,
 }
 
 /// `ELF64_ST_TYPE` / `ELF64_ST_BIND` values used by the classification.
@@ -129,7 +133,7 @@ pub fn relocate(obj: &Object, map_fds: &[i32]) -> Result<Vec<Linked>, LoadError>
     }
     // Step 3: data.
     let mut out = Vec::with_capacity(entries.len());
-    for (&main, (mut insns, relos)) in entries.iter().zip(linked) {
+    for (&main, (mut insns, relos, parts)) in entries.iter().zip(linked) {
         relocate_data(obj, &mut insns, &relos, map_fds)?;
         let p = &obj.programs[main];
         out.push(Linked {
@@ -139,6 +143,7 @@ pub fn relocate(obj: &Object, map_fds: &[i32]) -> Result<Vec<Linked>, LoadError>
             expected_attach_type: p.expected_attach_type(),
             prog_flags: p.sec_def.map_or(0, |d| d.prog_flags()),
             insns,
+            parts,
         });
     }
     Ok(out)
@@ -284,12 +289,16 @@ fn classify(obj: &Object, pi: usize, r: &Reloc) -> Result<Desc, LoadError> {
 /// (`append_subprog_relos`). The recursion of `bpf_object__reloc_code` is an explicit stack
 /// here (same order: a call to a function not yet appended appends it and walks it before
 /// the caller's scan resumes), so a long chain of functions cannot overflow the stack.
+/// Combined code, its relocations, and where each function went ([`Linked::parts`]).
+type CallsLinked = (Vec<Insn>, Vec<Desc>, Vec<(usize, usize)>);
+
 fn relocate_calls(
     obj: &Object,
     code: &[Vec<Insn>],
     descs: &[Vec<Desc>],
     main: usize,
-) -> Result<(Vec<Insn>, Vec<Desc>), LoadError> {
+) -> Result<CallsLinked, LoadError> {
+    let mut parts = vec![(main, 0usize)];
     let mut insns = code[main].clone();
     let mut relos = descs[main].clone();
     // `sub_insn_off`, per program; 0 = not appended yet (the main program's is 0 too).
@@ -342,6 +351,7 @@ fn relocate_calls(
         let newly = sub_off[sub] == 0;
         if newly {
             sub_off[sub] = insns.len();
+            parts.push((sub, insns.len()));
             insns.extend_from_slice(&code[sub]);
             relos.extend(descs[sub].iter().map(|d| Desc {
                 insn: d.insn + sub_off[sub],
@@ -353,7 +363,7 @@ fn relocate_calls(
             stack.push((sub, 0));
         }
     }
-    Ok((insns, relos))
+    Ok((insns, relos, parts))
 }
 
 /// `bpf_object__relocate_data` on an entry program's combined code.

@@ -48,6 +48,14 @@ pub struct MapCreateAttr {
     pub map_name: [u8; 16],
     /// `map_extra`.
     pub map_extra: u64,
+    /// `btf_fd`.
+    pub btf_fd: u32,
+    /// `btf_key_type_id`.
+    pub btf_key_type_id: u32,
+    /// `btf_value_type_id`.
+    pub btf_value_type_id: u32,
+    /// `btf_vmlinux_value_type_id`.
+    pub btf_vmlinux_value_type_id: u32,
 }
 
 impl MapCreateAttr {
@@ -93,6 +101,10 @@ impl MapCreateAttr {
             numa_node: a.u32(o::NUMA_NODE),
             map_name: a.name(o::MAP_NAME),
             map_extra: a.u64(o::MAP_EXTRA),
+            btf_fd: a.u32(o::BTF_FD),
+            btf_key_type_id: a.u32(o::BTF_KEY_TYPE_ID),
+            btf_value_type_id: a.u32(o::BTF_VALUE_TYPE_ID),
+            btf_vmlinux_value_type_id: a.u32(o::BTF_VMLINUX_VALUE_TYPE_ID),
         }
     }
 
@@ -108,6 +120,10 @@ impl MapCreateAttr {
             .u32(o::NUMA_NODE, self.numa_node)
             .bytes(o::MAP_NAME, &self.map_name)
             .u64(o::MAP_EXTRA, self.map_extra)
+            .u32(o::BTF_FD, self.btf_fd)
+            .u32(o::BTF_KEY_TYPE_ID, self.btf_key_type_id)
+            .u32(o::BTF_VALUE_TYPE_ID, self.btf_value_type_id)
+            .u32(o::BTF_VMLINUX_VALUE_TYPE_ID, self.btf_vmlinux_value_type_id)
     }
 }
 
@@ -207,6 +223,20 @@ impl Kernel {
         let name = obj_name_cpy(&a.map_name)?;
         // bpf_map_flags_retain_permanent: RDONLY/WRONLY describe the fd, not the map.
         flags &= !(BPF_F_RDONLY | BPF_F_WRONLY);
+        let btf_vmlinux = attr.u32(o::BTF_VMLINUX_VALUE_TYPE_ID);
+        // The BTF check, after the allocation as in map_create; takes the map's reference.
+        let btf = if btf_key != 0 || btf_value != 0 || btf_vmlinux != 0 {
+            let b = self.fd_btf(pid, attr.u32(o::BTF_FD) as i32)?;
+            if btf_value != 0 {
+                if let Err(e) = self.map_check_btf(&a, b, btf_key, btf_value) {
+                    return self.fail(e, "map_check_btf: key/value types do not match the map");
+                }
+            }
+            self.btf_inc(b);
+            Some(b)
+        } else {
+            None
+        };
         let serial = self.next_serial();
         let idx = MapIdx(self.maps.insert(Map {
             serial,
@@ -223,10 +253,17 @@ impl Kernel {
             frozen: false,
             data,
             leaked_refs: 0,
+            btf,
+            btf_key_type_id: if btf.is_some() { btf_key } else { 0 },
+            btf_value_type_id: if btf.is_some() { btf_value } else { 0 },
+            btf_vmlinux_value_type_id: if btf.is_some() { btf_vmlinux } else { 0 },
             created_by: pid,
             created_at: self.syscalls,
         }));
         let Some(id) = self.map_ids.alloc(idx) else {
+            if let Some(b) = btf {
+                self.btf_put(b);
+            }
             self.maps.remove(idx.0);
             return Err(Errno::ENOSPC);
         };
@@ -243,6 +280,68 @@ impl Kernel {
                 self.map_put_with_uref(idx, crate::object::Holder::NewObject);
                 Err(e)
             }
+        }
+    }
+
+    /// `map_check_btf`: the key type's size (when given) and the value type's size must be
+    /// the map's; then the type's `map_check_btf` (arrays: a 32-bit INT key, or no key for a
+    /// single-entry array of a DATASEC value; map-in-map: `ENOTSUPP`, they take no BTF;
+    /// prog_array takes BTF with only the size checks, measured on 6.18).
+    fn map_check_btf(
+        &self,
+        a: &MapCreateAttr,
+        b: crate::kernel::btf::BtfIdx,
+        key: u32,
+        value: u32,
+    ) -> SysResult<()> {
+        use crate::loader::btf::{Extra, kind};
+        let btf = &self.btfs[b.0].btf;
+        let sized = |id: u32| -> Option<u32> {
+            let t = btf.type_by_id(id)?;
+            if matches!(
+                t.kind,
+                kind::FUNC | kind::FUNC_PROTO | kind::VAR | kind::FWD | kind::DECL_TAG
+            ) {
+                return None;
+            }
+            btf.resolve_size(id).ok()
+        };
+        // Types without `ops->map_check_btf` need a key type (prog_array: measured on 6.18).
+        let has_own_check = !matches!(a.map_type, mt::HASH | mt::PROG_ARRAY);
+        if key != 0 {
+            if sized(key) != Some(a.key_size) {
+                return Err(Errno::EINVAL);
+            }
+        } else if !has_own_check {
+            return Err(Errno::EINVAL);
+        }
+        if sized(value) != Some(a.value_size) {
+            return Err(Errno::EINVAL);
+        }
+        match a.map_type {
+            mt::ARRAY => {
+                if key == 0 {
+                    let value = btf.skip_mods_and_typedefs(value).unwrap_or(0);
+                    let is_datasec = btf
+                        .type_by_id(value)
+                        .is_some_and(|t| t.kind == kind::DATASEC);
+                    if a.max_entries != 1 || !is_datasec {
+                        return Err(Errno::EINVAL);
+                    }
+                    return Ok(());
+                }
+                // btf_type_id_size hands the check the type past modifiers and typedefs.
+                let key = btf.skip_mods_and_typedefs(key).unwrap_or(0);
+                match btf.type_by_id(key) {
+                    Some(t) if t.kind == kind::INT => match t.extra {
+                        Extra::Word(enc) if enc & 0xff == 32 && (enc >> 16) & 0xff == 0 => Ok(()),
+                        _ => Err(Errno::EINVAL),
+                    },
+                    _ => Err(Errno::EINVAL),
+                }
+            }
+            mt::ARRAY_OF_MAPS | mt::HASH_OF_MAPS => Err(Errno::ENOTSUPP),
+            _ => Ok(()),
         }
     }
 

@@ -31,6 +31,10 @@ pub mod map_info {
     pub const MAX_ENTRIES: usize = 16;
     pub const MAP_FLAGS: usize = 20;
     pub const NAME: usize = 24;
+    pub const BTF_VMLINUX_VALUE_TYPE_ID: usize = 44;
+    pub const BTF_ID: usize = 64;
+    pub const BTF_KEY_TYPE_ID: usize = 68;
+    pub const BTF_VALUE_TYPE_ID: usize = 72;
     pub const MAP_EXTRA: usize = 80;
     pub const HASH: usize = 88;
     pub const HASH_SIZE: usize = 96;
@@ -55,7 +59,10 @@ pub mod prog_info {
     pub const GPL_COMPATIBLE: usize = 84;
     pub const NR_JITED_KSYMS: usize = 104;
     pub const NR_JITED_FUNC_LENS: usize = 108;
+    pub const BTF_ID: usize = 128;
     pub const FUNC_INFO_REC_SIZE: usize = 132;
+    pub const FUNC_INFO: usize = 136;
+    pub const LINE_INFO: usize = 152;
     pub const NR_FUNC_INFO: usize = 144;
     pub const NR_LINE_INFO: usize = 148;
     pub const NR_JITED_LINE_INFO: usize = 168;
@@ -97,6 +104,10 @@ impl Kernel {
         let (size, end) = match f.obj {
             FileObj::Map(_) => (MAP_INFO_SIZE, MAP_INFO_END),
             FileObj::Prog(_) => (PROG_INFO_SIZE, PROG_INFO_END),
+            FileObj::Btf(_) => (
+                crate::kernel::btf::BTF_INFO_SIZE,
+                crate::kernel::btf::BTF_INFO_SIZE,
+            ),
             _ => return Err(Errno::EINVAL),
         };
         // bpf_check_uarg_tail_zero over the user's info, past the struct's last field.
@@ -113,13 +124,18 @@ impl Kernel {
         let len = ulen.min(size);
         let mut info = vec![0u8; size];
         mem.read(uinfo, &mut info[..len])?;
+        let mut short_name = false;
         match f.obj {
             FileObj::Map(m) => self.fill_map_info(m, &mut info, mem)?,
             FileObj::Prog(p) => self.fill_prog_info(pid, p, &mut info, mem)?,
+            FileObj::Btf(b) => short_name = self.fill_btf_info(b, &mut info, mem)?,
             _ => unreachable!(),
         }
         mem.write(uinfo, &info[..len])?;
         put_u32(user_attr, o::INFO_LEN, len as u32)?;
+        if short_name {
+            return Err(Errno::ENOSPC);
+        }
         Ok(0)
     }
 
@@ -136,6 +152,16 @@ impl Kernel {
         wr32(info, MAP_FLAGS, map.map_flags);
         info[NAME..NAME + 16].copy_from_slice(&map.name);
         wr64(info, MAP_EXTRA, map.map_extra);
+        if let Some(b) = map.btf {
+            wr32(info, BTF_ID, self.btfs[b.0].id);
+        }
+        wr32(info, BTF_KEY_TYPE_ID, map.btf_key_type_id);
+        wr32(info, BTF_VALUE_TYPE_ID, map.btf_value_type_id);
+        wr32(
+            info,
+            BTF_VMLINUX_VALUE_TYPE_ID,
+            map.btf_vmlinux_value_type_id,
+        );
         if uhash != 0 {
             // ops->map_get_hash: arrays only; the map must be frozen.
             let MapData::Array { values } = &map.data else {
@@ -167,6 +193,9 @@ impl Kernel {
         use prog_info::*;
         let prog = &self.progs[p.0];
         wr32(info, TYPE, prog.prog_type);
+        if let Some(b) = prog.btf {
+            wr32(info, BTF_ID, self.btfs[b.0].id);
+        }
         wr32(info, ID, prog.id);
         info[TAG..TAG + 8].copy_from_slice(&prog.tag);
         wr64(info, LOAD_TIME, prog.load_time);
@@ -220,9 +249,29 @@ impl Kernel {
         wr32(info, JITED_PROG_LEN, 0);
         wr32(info, NR_JITED_KSYMS, 0);
         wr32(info, NR_JITED_FUNC_LENS, 0);
-        // No BTF: no func/line info.
-        wr32(info, NR_FUNC_INFO, 0);
-        wr32(info, NR_LINE_INFO, 0);
+        // func_info / line_info: the kernel's 8- and 16-byte records, as many as both sides
+        // have room for (no JIT: no jited_line_info).
+        let ulen = rd32(info, NR_FUNC_INFO) as usize;
+        wr32(info, NR_FUNC_INFO, prog.func_info.len() as u32);
+        if ulen > 0 && !prog.func_info.is_empty() {
+            let mut b = Vec::new();
+            for f in prog.func_info.iter().take(ulen) {
+                b.extend_from_slice(&f.insn_off.to_le_bytes());
+                b.extend_from_slice(&f.type_id.to_le_bytes());
+            }
+            mem.write(rd64(info, FUNC_INFO), &b)?;
+        }
+        let ulen = rd32(info, NR_LINE_INFO) as usize;
+        wr32(info, NR_LINE_INFO, prog.line_info.len() as u32);
+        if ulen > 0 && !prog.line_info.is_empty() {
+            let mut b = Vec::new();
+            for l in prog.line_info.iter().take(ulen) {
+                for w in [l.insn_off, l.file_name_off, l.line_off, l.line_col] {
+                    b.extend_from_slice(&w.to_le_bytes());
+                }
+            }
+            mem.write(rd64(info, LINE_INFO), &b)?;
+        }
         wr32(info, NR_JITED_LINE_INFO, 0);
         // One tag per function (`aux->func[i]->tag`), or the program's own without subprograms.
         let tags: Vec<[u8; 8]> = if prog.translated.func_tags.is_empty() {

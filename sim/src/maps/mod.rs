@@ -158,6 +158,14 @@ pub struct Map {
     pub data: MapData,
     /// References taken by the kernel's prog_array clear race and never dropped.
     pub leaked_refs: u64,
+    /// `map->btf`: the BTF object it holds a reference on (MAP_CREATE with BTF type ids).
+    pub btf: Option<crate::kernel::btf::BtfIdx>,
+    /// `btf_key_type_id`.
+    pub btf_key_type_id: u32,
+    /// `btf_value_type_id`.
+    pub btf_value_type_id: u32,
+    /// `btf_vmlinux_value_type_id`.
+    pub btf_vmlinux_value_type_id: u32,
     /// The process that created it.
     pub created_by: Pid,
     /// The bpf() call number that created it.

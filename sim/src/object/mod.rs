@@ -187,7 +187,9 @@ impl Kernel {
         self.map_ids.remove(id);
         self.maps[m.0].id = 0;
         self.log(ObjRef::Map(m), EventKind::IdRemoved(id), None);
-        if self.maps[m.0].data.holds_objects() {
+        // bpf_map_free_in_work always queues the free; it is observable when the map holds
+        // objects or a BTF object (whose id lives until the free runs).
+        if self.maps[m.0].data.holds_objects() || self.maps[m.0].btf.is_some() {
             self.deferred.push_back(Deferred::MapFree(m));
         } else {
             // Nothing observable happens in the deferred free of a map that holds nothing.
@@ -216,7 +218,9 @@ impl Kernel {
             }
         }
         self.log(ObjRef::Map(m), EventKind::Freed, None);
-        self.maps.remove(m.0);
+        if let Some(b) = self.maps.remove(m.0).and_then(|map| map.btf) {
+            self.btf_put(b);
+        }
     }
 
     /// `bpf_prog_inc`.
@@ -237,6 +241,10 @@ impl Kernel {
             self.prog_ids.remove(id);
             self.progs[p.0].id = 0;
             self.log(ObjRef::Prog(p), EventKind::IdRemoved(id), None);
+            // __bpf_prog_put_noref: the BTF goes now, the maps after the grace period.
+            if let Some(b) = self.progs[p.0].btf.take() {
+                self.btf_put(b);
+            }
             self.deferred.push_back(Deferred::ProgFree(p));
         }
     }

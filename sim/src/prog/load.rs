@@ -6,6 +6,7 @@ use super::{Prog, tag};
 use crate::attr::{Attr, AttrBuf, off::bind_map as b, off::prog_load as o};
 use crate::errno::{Errno, SysResult};
 use crate::kernel::Kernel;
+use crate::kernel::btf::{ProgBtf, ProgBtfAttr};
 use crate::maps::{MapData, create::obj_name_cpy};
 use crate::mem::UserMem;
 use crate::object::{EventKind, Holder, MapIdx, ObjRef, ProgIdx};
@@ -46,6 +47,21 @@ pub struct ProgLoadAttr {
     pub expected_attach_type: u32,
     /// `log_level`; the log buffer is the wrapper's `log` argument.
     pub log_level: u32,
+    /// `prog_btf_fd`.
+    pub prog_btf_fd: u32,
+    /// The `func_info` records as submitted (`func_info_cnt` records of
+    /// `func_info_rec_size` bytes; the wrappers pass `func_info_cnt` as given).
+    pub func_info: Vec<u8>,
+    /// `func_info_rec_size`.
+    pub func_info_rec_size: u32,
+    /// `func_info_cnt`.
+    pub func_info_cnt: u32,
+    /// The `line_info` records as submitted.
+    pub line_info: Vec<u8>,
+    /// `line_info_rec_size`.
+    pub line_info_rec_size: u32,
+    /// `line_info_cnt`.
+    pub line_info_cnt: u32,
 }
 
 impl ProgLoadAttr {
@@ -98,6 +114,18 @@ impl ProgLoadAttr {
             .u32(o::PROG_FLAGS, self.prog_flags)
             .bytes(o::PROG_NAME, &self.prog_name)
             .u32(o::EXPECTED_ATTACH_TYPE, self.expected_attach_type)
+    }
+
+    /// The BTF fields on top of [`ProgLoadAttr::encode`]'s attr, with the user addresses of
+    /// the func_info and line_info records (0: NULL).
+    pub fn encode_btf(&self, a: AttrBuf, func_info: u64, line_info: u64) -> AttrBuf {
+        a.u32(o::PROG_BTF_FD, self.prog_btf_fd)
+            .u32(o::FUNC_INFO_REC_SIZE, self.func_info_rec_size)
+            .u64(o::FUNC_INFO, func_info)
+            .u32(o::FUNC_INFO_CNT, self.func_info_cnt)
+            .u32(o::LINE_INFO_REC_SIZE, self.line_info_rec_size)
+            .u64(o::LINE_INFO, line_info)
+            .u32(o::LINE_INFO_CNT, self.line_info_cnt)
     }
 }
 
@@ -287,6 +315,26 @@ impl Kernel {
             addr: a.u64(o::FD_ARRAY),
             cnt: a.u32(o::FD_ARRAY_CNT),
         };
+        // check_btf_info_early: the program's BTF and its func_info records.
+        let battr = ProgBtfAttr {
+            btf_fd: a.u32(o::PROG_BTF_FD),
+            func_info: a.u64(o::FUNC_INFO),
+            func_rec: a.u32(o::FUNC_INFO_REC_SIZE),
+            func_cnt: a.u32(o::FUNC_INFO_CNT),
+            line_info: a.u64(o::LINE_INFO),
+            line_rec: a.u32(o::LINE_INFO_REC_SIZE),
+            line_cnt: a.u32(o::LINE_INFO_CNT),
+        };
+        let pbtf = match self.check_btf_info_early(pid, &battr, mem) {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some((at, v)) = e.write_back {
+                    let _ = crate::attr::put_u32(user_attr, at, v);
+                }
+                let r = self.fail(e.errno, &e.msg);
+                return self.finish_log(r, log_level, log_buf, log_size, user_attr, mem);
+            }
+        };
         // bpf_vlog_finalize runs at the end of bpf_check, before the program gets an id: a
         // log too small for the success message fails the load there.
         let success_log_fits =
@@ -303,6 +351,7 @@ impl Kernel {
             fd_array,
             mem,
             success_log_fits,
+            (pbtf, &battr),
         );
         self.finish_log(result, log_level, log_buf, log_size, user_attr, mem)
     }
@@ -362,6 +411,7 @@ impl Kernel {
         fd_array: FdArray,
         mem: &dyn UserMem,
         success_log_fits: bool,
+        (mut pbtf, battr): (ProgBtf, &ProgBtfAttr),
     ) -> SysResult<i64> {
         let mut used: Vec<MapIdx> = Vec::new();
         // process_fd_array (6.14+): with fd_array_cnt, every map in fd_array is used.
@@ -393,6 +443,10 @@ impl Kernel {
         }
         let subprogs = check::check_subprogs_caps(&insns, cred.caps.bpf_capable())
             .or_else(|e| self.verr(e))?;
+        // check_btf_info: func_info against the subprograms, line_info.
+        if let Err(e) = self.check_btf_info(&mut pbtf, battr, &insns, &subprogs, mem) {
+            return self.fail(e.errno, &e.msg);
+        }
         // resolve_pseudo_ldimm64: the tag is computed on the instructions as submitted.
         let digest = tag::prog_digest(&insns, self.cfg.tag_hash);
         let mut refs: Vec<MapRef> = Vec::new();
@@ -513,6 +567,9 @@ impl Kernel {
             tag: digest[..8].try_into().expect("8"),
             digest,
             used_maps: Vec::new(),
+            btf: pbtf.btf,
+            func_info: Vec::new(),
+            line_info: Vec::new(),
             load_time: self.now_ns,
             uid: cred.uid,
             created_by: pid,
@@ -528,6 +585,9 @@ impl Kernel {
             );
         }
         self.progs[idx.0].used_maps = used.clone();
+        if let Some(b) = pbtf.btf {
+            self.btf_inc(b);
+        }
         if !success_log_fits {
             self.release_failed_prog(idx);
             return self.fail(Errno::ENOSPC, SUCCESS_LOG);
@@ -570,6 +630,19 @@ impl Kernel {
             cred.caps.bpf_capable(),
             self.cfg.tag_hash,
         );
+        // adjust_btf_func / bpf_adj_linfo: the records follow the translated program.
+        let func_info = pbtf
+            .func_info
+            .iter()
+            .zip(&translated.func_starts)
+            .map(|(f, &s)| super::FuncInfo {
+                insn_off: s as u32,
+                ..*f
+            })
+            .collect();
+        let line_info = crate::kernel::btf::adjust_line_info(&pbtf.line_info, &translated.starts);
+        self.progs[idx.0].func_info = func_info;
+        self.progs[idx.0].line_info = line_info;
         self.progs[idx.0].runnable = crate::vm::Program::new(xlated);
         self.progs[idx.0].translated = translated;
         match self.install_file(pid, FileObj::Prog(idx), true, true) {
@@ -601,7 +674,9 @@ impl Kernel {
                 },
             );
         }
-        self.progs.remove(idx.0);
+        if let Some(b) = self.progs.remove(idx.0).and_then(|p| p.btf) {
+            self.btf_put(b);
+        }
     }
 
     fn verr<T>(&mut self, e: CheckError) -> SysResult<T> {

@@ -61,6 +61,13 @@ pub struct Prog {
     pub digest: [u8; 32],
     /// `aux->used_maps`: each map once, in first-reference order, then bound maps.
     pub used_maps: Vec<MapIdx>,
+    /// `aux->btf`: the BTF object of its func_info/line_info (held until `refcnt` is 0).
+    pub btf: Option<crate::kernel::btf::BtfIdx>,
+    /// `aux->func_info`: one record per function, `insn_off` in the translated program.
+    pub func_info: Vec<FuncInfo>,
+    /// `aux->linfo`: line records, `insn_off` in the translated program (adjusted as the
+    /// kernel's `bpf_adj_linfo` / `bpf_adj_linfo_after_remove` do).
+    pub line_info: Vec<LineInfo>,
     /// `aux->load_time`: the virtual boot-time clock at load.
     pub load_time: u64,
     /// `aux->user`'s uid.
@@ -69,6 +76,39 @@ pub struct Prog {
     pub created_by: Pid,
     /// The bpf() call number that loaded it.
     pub created_at: u64,
+}
+
+/// `struct bpf_func_info`: where a function starts and its `BTF_KIND_FUNC` type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FuncInfo {
+    /// Instruction index of the function's first instruction.
+    pub insn_off: u32,
+    /// Its `FUNC` type id in the program's BTF.
+    pub type_id: u32,
+}
+
+/// `struct bpf_line_info`: the source line of an instruction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineInfo {
+    /// Instruction index.
+    pub insn_off: u32,
+    /// String offset of the file name in the program's BTF.
+    pub file_name_off: u32,
+    /// String offset of the source line.
+    pub line_off: u32,
+    /// `line_col`: line number << 10 | column.
+    pub line_col: u32,
+}
+
+impl LineInfo {
+    /// `BPF_LINE_INFO_LINE_NUM`.
+    pub fn line(&self) -> u32 {
+        self.line_col >> 10
+    }
+    /// `BPF_LINE_INFO_LINE_COL`.
+    pub fn col(&self) -> u32 {
+        self.line_col & 0x3ff
+    }
 }
 
 impl Prog {

@@ -126,6 +126,9 @@ pub struct Xlated {
     pub func_tags: Vec<[u8; 8]>,
     /// Rewrites the kernel would do that the model did not, one line each (`insn N: why`).
     pub unmodeled: Vec<String>,
+    /// Where each submitted instruction's translation starts (one entry per submitted
+    /// instruction, plus the end): what line_info is adjusted with.
+    pub starts: Vec<usize>,
 }
 
 /// One context field access and what the kernel replaces it with.
@@ -1969,6 +1972,7 @@ pub fn translate(
         func_starts,
         func_tags,
         unmodeled,
+        starts: start,
     }
 }
 

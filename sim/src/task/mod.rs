@@ -51,6 +51,8 @@ pub enum FileObj {
     Map(MapIdx),
     /// `anon_inode:bpf-prog`.
     Prog(ProgIdx),
+    /// `anon_inode:btf`: a loaded BTF object.
+    Btf(crate::kernel::btf::BtfIdx),
     /// An `O_PATH` directory (for `BPF_F_PATH_FD`).
     Dir(DirHandle),
     /// Any other file (a terminal, `/dev/null`): not a bpf object.
@@ -359,6 +361,8 @@ impl Kernel {
             FileObj::Map(m) => self.map_put_with_uref(m, holder),
             // bpf_prog_release: bpf_prog_put
             FileObj::Prog(p) => self.prog_put(p, holder),
+            // btf_release: btf_put
+            FileObj::Btf(b) => self.btf_put(b),
             FileObj::Dir(h) => self.vfs.close_dir(h),
             FileObj::Other => {}
         }

@@ -6,6 +6,7 @@ mod support;
 
 mod attr_and_ids;
 mod bpffs;
+mod btf;
 mod conformance;
 mod elements;
 mod fd_array;

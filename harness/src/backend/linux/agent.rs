@@ -380,6 +380,29 @@ pub fn run_bpf(call: &BpfCall) -> Reply {
         )
         .map(|(r, _)| fd_ret(r)),
         BpfCall::Info { fd } => info(*fd),
+        BpfCall::BtfLoad { data } => {
+            let d = GuardBuf::input(data)?;
+            let a = sim::kernel::btf::load_attr(d.addr(), data.len() as u32, 0, 0, 0);
+            bpf_typed(cmd::BTF_LOAD, a).map(|(r, _)| fd_ret(r))
+        }
+        BpfCall::ProgLoadFull(a) => {
+            let i = GuardBuf::input(&sim::prog::insn::encode(&a.insns))?;
+            let mut lic = a.license.clone().into_bytes();
+            lic.push(0);
+            let l = GuardBuf::input(&lic)?;
+            let opt = |b: &[u8]| {
+                if b.is_empty() {
+                    Ok(None)
+                } else {
+                    GuardBuf::input(b).map(Some)
+                }
+            };
+            let (fi, li) = (opt(&a.func_info)?, opt(&a.line_info)?);
+            let addr = |b: &Option<GuardBuf>| b.as_ref().map_or(0, GuardBuf::addr);
+            let attr = a.encode_btf(a.encode(i.addr(), l.addr(), 0, 0), addr(&fi), addr(&li));
+            bpf_typed(cmd::PROG_LOAD, attr).map(|(r, _)| fd_ret(r))
+        }
+        BpfCall::Records { fd } => records(*fd),
         BpfCall::TestRun(c) => test_run(c),
         BpfCall::Raw { cmd, attr, size } => {
             let mut a = GuardBuf::filled(attr)?;
@@ -476,6 +499,32 @@ fn info(fd: i32) -> Reply {
         info,
         map_ids,
         xlated,
+    })
+}
+
+/// [`BpfCall::Records`]: learn the counts, then fetch the records into guard-page buffers.
+fn records(fd: i32) -> Reply {
+    let call = |req: &[u8]| -> Result<Vec<u8>, Errno> {
+        let info = GuardBuf::filled(req)?;
+        bpf_typed(
+            cmd::OBJ_GET_INFO_BY_FD,
+            crate::backend::prog_info_attr(fd, info.addr()),
+        )?;
+        Ok(info.to_vec())
+    };
+    let probe = call(&crate::backend::records_request(0, 0, 0, 0))?;
+    let (nfi, nli) = crate::backend::record_counts(&probe);
+    let fi = GuardBuf::output(8 * nfi as usize)?;
+    let li = GuardBuf::output(16 * nli as usize)?;
+    call(&crate::backend::records_request(
+        nfi,
+        fi.addr(),
+        nli,
+        li.addr(),
+    ))?;
+    Ok(BpfRet::Records {
+        func_info: fi.to_vec(),
+        line_info: li.to_vec(),
     })
 }
 

@@ -164,6 +164,10 @@ fn enc_bpf(e: &mut Enc, c: &BpfCall) {
                 .u32(a.numa_node)
                 .bytes(&a.map_name)
                 .u64(a.map_extra);
+            e.u32(a.btf_fd)
+                .u32(a.btf_key_type_id)
+                .u32(a.btf_value_type_id)
+                .u32(a.btf_vmlinux_value_type_id);
         }
         BpfCall::Lookup {
             fd,
@@ -210,14 +214,8 @@ fn enc_bpf(e: &mut Enc, c: &BpfCall) {
             expected_attach_type,
             prog_flags,
         } => {
-            e.u8(7).u32(*prog_type).u32(insns.len() as u32);
-            for i in insns {
-                e.u8(i.code)
-                    .u8(i.dst)
-                    .u8(i.src)
-                    .u32(i.off as u16 as u32)
-                    .i32(i.imm);
-            }
+            e.u8(7).u32(*prog_type);
+            enc_insns(e, insns);
             e.str(name)
                 .str(license)
                 .u32(*expected_attach_type)
@@ -259,7 +257,57 @@ fn enc_bpf(e: &mut Enc, c: &BpfCall) {
                 .u32(c.cpu)
                 .u32(c.batch_size);
         }
+        BpfCall::BtfLoad { data } => {
+            e.u8(16).bytes(data);
+        }
+        BpfCall::ProgLoadFull(a) => {
+            e.u8(17).u32(a.prog_type);
+            enc_insns(e, &a.insns);
+            e.str(&a.license)
+                .bytes(&a.prog_name)
+                .u32(a.prog_flags)
+                .u32(a.expected_attach_type)
+                .u32(a.log_level)
+                .u32(a.prog_btf_fd)
+                .bytes(&a.func_info)
+                .u32(a.func_info_rec_size)
+                .u32(a.func_info_cnt)
+                .bytes(&a.line_info)
+                .u32(a.line_info_rec_size)
+                .u32(a.line_info_cnt);
+        }
+        BpfCall::Records { fd } => {
+            e.u8(18).i32(*fd);
+        }
     }
+}
+
+fn enc_insns(e: &mut Enc, insns: &[Insn]) {
+    e.u32(insns.len() as u32);
+    for i in insns {
+        e.u8(i.code)
+            .u8(i.dst)
+            .u8(i.src)
+            .u32(i.off as u16 as u32)
+            .i32(i.imm);
+    }
+}
+
+fn dec_insns(d: &mut Dec<'_>) -> DecResult<Vec<Insn>> {
+    let n = d.u32()? as usize;
+    let mut insns = Vec::with_capacity(n.min(1 << 20));
+    for _ in 0..n {
+        let (code, dst, src) = (d.u8()?, d.u8()?, d.u8()?);
+        let off = d.u32()? as u16 as i16;
+        insns.push(Insn {
+            code,
+            dst,
+            src,
+            off,
+            imm: d.i32()?,
+        });
+    }
+    Ok(insns)
 }
 
 fn opt_bytes(e: &mut Enc, b: Option<&[u8]>) {
@@ -306,6 +354,10 @@ fn dec_bpf(d: &mut Dec<'_>) -> DecResult<BpfCall> {
                 .try_into()
                 .map_err(|_| "map_name is not 16 bytes")?;
             a.map_extra = d.u64()?;
+            a.btf_fd = d.u32()?;
+            a.btf_key_type_id = d.u32()?;
+            a.btf_value_type_id = d.u32()?;
+            a.btf_vmlinux_value_type_id = d.u32()?;
             BpfCall::MapCreate(a)
         }
         1 => BpfCall::Lookup {
@@ -344,19 +396,7 @@ fn dec_bpf(d: &mut Dec<'_>) -> DecResult<BpfCall> {
         6 => BpfCall::Freeze { fd: d.i32()? },
         7 => {
             let prog_type = d.u32()?;
-            let n = d.u32()? as usize;
-            let mut insns = Vec::with_capacity(n.min(1 << 20));
-            for _ in 0..n {
-                let (code, dst, src) = (d.u8()?, d.u8()?, d.u8()?);
-                let off = d.u32()? as u16 as i16;
-                insns.push(Insn {
-                    code,
-                    dst,
-                    src,
-                    off,
-                    imm: d.i32()?,
-                });
-            }
+            let insns = dec_insns(d)?;
             BpfCall::ProgLoad {
                 prog_type,
                 insns,
@@ -394,6 +434,27 @@ fn dec_bpf(d: &mut Dec<'_>) -> DecResult<BpfCall> {
             size: d.u32()?,
         },
         15 => BpfCall::TestRun(dec_test_run(d)?),
+        16 => BpfCall::BtfLoad { data: d.bytes()? },
+        17 => {
+            let mut a = sim::ProgLoadAttr::new(d.u32()?, &dec_insns(d)?);
+            a.license = d.str()?;
+            a.prog_name = d
+                .bytes()?
+                .try_into()
+                .map_err(|_| "prog_name is not 16 bytes")?;
+            a.prog_flags = d.u32()?;
+            a.expected_attach_type = d.u32()?;
+            a.log_level = d.u32()?;
+            a.prog_btf_fd = d.u32()?;
+            a.func_info = d.bytes()?;
+            a.func_info_rec_size = d.u32()?;
+            a.func_info_cnt = d.u32()?;
+            a.line_info = d.bytes()?;
+            a.line_info_rec_size = d.u32()?;
+            a.line_info_cnt = d.u32()?;
+            BpfCall::ProgLoadFull(a)
+        }
+        18 => BpfCall::Records { fd: d.i32()? },
         t => return Err(format!("bad bpf call tag {t}")),
     })
 }
@@ -511,6 +572,12 @@ pub fn encode_reply(r: &Reply) -> Vec<u8> {
                 .u32(o.ctx_size_out)
                 .bytes(&o.ctx_out);
         }
+        Ok(BpfRet::Records {
+            func_info,
+            line_info,
+        }) => {
+            e.u8(8).bytes(func_info).bytes(line_info);
+        }
     }
     e.0
 }
@@ -554,6 +621,10 @@ pub fn decode_reply(b: &[u8]) -> DecResult<Reply> {
                 ctx_out: d.bytes()?,
             }))
         }
+        8 => Ok(BpfRet::Records {
+            func_info: d.bytes()?,
+            line_info: d.bytes()?,
+        }),
         t => return Err(format!("bad reply tag {t}")),
     };
     d.end()?;
@@ -827,6 +898,28 @@ mod tests {
                 batch_size: 9,
             })),
             Request::Bpf(BpfCall::TestRun(TestRunCall::default())),
+            Request::Bpf(BpfCall::MapCreate({
+                let mut a = MapCreateAttr::new(2, 4, 8, 16);
+                (a.btf_fd, a.btf_key_type_id, a.btf_value_type_id) = (5, 6, 7);
+                a.btf_vmlinux_value_type_id = 8;
+                a
+            })),
+            Request::Bpf(BpfCall::BtfLoad {
+                data: vec![0x9f, 0xeb, 1, 0],
+            }),
+            Request::Bpf(BpfCall::ProgLoadFull({
+                let mut a = sim::ProgLoadAttr::new(6, &[Insn::exit()])
+                    .name("f")
+                    .license("MIT")
+                    .attach_type(3)
+                    .flags(1);
+                a.log_level = 2;
+                a.prog_btf_fd = 9;
+                (a.func_info, a.func_info_rec_size, a.func_info_cnt) = (vec![1; 8], 8, 1);
+                (a.line_info, a.line_info_rec_size, a.line_info_cnt) = (vec![2; 32], 16, 2);
+                a
+            })),
+            Request::Bpf(BpfCall::Records { fd: 4 }),
             Request::Fs(FsCall::MountBpffs("/a".into())),
             Request::Fs(FsCall::Umount("/a".into())),
             Request::Fs(FsCall::Mkdir("/a".into(), 0o755)),
@@ -869,6 +962,10 @@ mod tests {
                 ctx_out: vec![],
             })),
             Ok(BpfRet::TestRun(TestRunOut::default())),
+            Ok(BpfRet::Records {
+                func_info: vec![1; 8],
+                line_info: vec![],
+            }),
         ];
         for r in replies {
             assert_eq!(decode_reply(&encode_reply(&r)), Ok(r));
