@@ -32,7 +32,7 @@ pub struct MapInfo {
     pub flags: u32,
     /// `name`.
     pub name: String,
-    /// `btf_id` (0: none; the model loads no BTF).
+    /// `btf_id` (0: none).
     pub btf_id: u32,
 }
 
@@ -81,11 +81,6 @@ fn name_at(b: &[u8], off: usize) -> String {
     String::from_utf8_lossy(&s[..end]).into_owned()
 }
 
-/// `offsetof(struct bpf_map_info, btf_id)`.
-const MAP_BTF_ID: usize = 48;
-/// `offsetof(struct bpf_prog_info, btf_id)`.
-const PROG_BTF_ID: usize = 124;
-
 impl Info {
     /// Decodes the info bytes (a map's are shorter than a program's).
     pub fn decode(info: &[u8], map_ids: Vec<u32>, xlated: Vec<u8>) -> Info {
@@ -98,7 +93,7 @@ impl Info {
                 max_entries: u32_at(info, mi::MAX_ENTRIES),
                 flags: u32_at(info, mi::MAP_FLAGS),
                 name: name_at(info, mi::NAME),
-                btf_id: u32_at(info, MAP_BTF_ID),
+                btf_id: u32_at(info, mi::BTF_ID),
             });
         }
         let mut tag = [0u8; 8];
@@ -113,7 +108,7 @@ impl Info {
             uid: u32_at(info, pi::CREATED_BY_UID),
             name: name_at(info, pi::NAME),
             gpl: u32_at(info, pi::GPL_COMPATIBLE) & 1 != 0,
-            btf_id: u32_at(info, PROG_BTF_ID),
+            btf_id: u32_at(info, pi::BTF_ID),
             map_ids,
             xlated,
         })
