@@ -34,6 +34,12 @@ pub struct MapInfo {
     pub name: String,
     /// `btf_id` (0: none).
     pub btf_id: u32,
+    /// `btf_key_type_id` (0: none).
+    pub btf_key_type_id: u32,
+    /// `btf_value_type_id` (0: none; bpftool formats values only with one).
+    pub btf_value_type_id: u32,
+    /// `btf_vmlinux_value_type_id` (struct_ops maps; 0 for every map the model creates).
+    pub btf_vmlinux_value_type_id: u32,
 }
 
 /// The `bpf_prog_info` fields bpftool prints.
@@ -94,6 +100,9 @@ impl Info {
                 flags: u32_at(info, mi::MAP_FLAGS),
                 name: name_at(info, mi::NAME),
                 btf_id: u32_at(info, mi::BTF_ID),
+                btf_key_type_id: u32_at(info, mi::BTF_KEY_TYPE_ID),
+                btf_value_type_id: u32_at(info, mi::BTF_VALUE_TYPE_ID),
+                btf_vmlinux_value_type_id: u32_at(info, mi::BTF_VMLINUX_VALUE_TYPE_ID),
             });
         }
         let mut tag = [0u8; 8];
