@@ -12,8 +12,10 @@ use sim::{Errno, Kernel, MapCreateAttr, ProgLoadAttr, SysResult, TestRunAttr, Te
 use super::info::{Info, MapFdinfo};
 use super::sys::Calls;
 use crate::backend::linux::agent::{run_bpf, run_fs};
-use crate::backend::linux::sys::{check, cpath, last_errno};
+use crate::backend::linux::sys::{GuardBuf, bpf_typed, check, cpath, last_errno};
 use crate::backend::{BpfCall, BpfRet, FsCall, Kind, TestRunCall};
+use sim::attr::{AttrBuf, off};
+use sim::uapi::cmd;
 
 /// `BPF_FS_MAGIC` (`include/uapi/linux/magic.h`).
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -243,6 +245,9 @@ impl Calls for HostCalls {
         self.fd(&BpfCall::MapCreate(a.clone()))
     }
     fn prog_load(&mut self, a: &ProgLoadAttr) -> SysResult<i32> {
+        if a.prog_btf_fd != 0 || !a.func_info.is_empty() || !a.line_info.is_empty() {
+            return self.fd(&BpfCall::ProgLoadFull(a.clone()));
+        }
         let end = a.prog_name.iter().position(|&b| b == 0).unwrap_or(16);
         self.fd(&BpfCall::ProgLoad {
             prog_type: a.prog_type,
@@ -252,6 +257,48 @@ impl Calls for HostCalls {
             expected_attach_type: a.expected_attach_type,
             prog_flags: a.prog_flags,
         })
+    }
+    fn btf_load(&mut self, data: &[u8]) -> SysResult<i32> {
+        self.fd(&BpfCall::BtfLoad {
+            data: data.to_vec(),
+        })
+    }
+    fn prog_records(&mut self, fd: i32) -> SysResult<(Vec<u8>, Vec<u8>)> {
+        match self.bpf(&BpfCall::Records { fd })? {
+            BpfRet::Records {
+                func_info,
+                line_info,
+            } => Ok((func_info, line_info)),
+            _ => unexpected(),
+        }
+    }
+    fn btf_get_fd_by_id(&mut self, id: u32) -> SysResult<i32> {
+        let a = AttrBuf::default().u32(off::id::START_ID, id);
+        let fd = bpf_typed(cmd::BTF_GET_FD_BY_ID, a)?.0 as i32;
+        self.open.insert(fd);
+        Ok(fd)
+    }
+    fn btf_data(&mut self, fd: i32) -> SysResult<Vec<u8>> {
+        use sim::kernel::btf::{BTF_INFO_SIZE, btf_info as bi};
+        // The size first (`btf__load_from_kernel_by_id`), then the blob.
+        let call = |info: &GuardBuf| {
+            let a = AttrBuf::default()
+                .u32(off::info::BPF_FD, fd as u32)
+                .u32(off::info::INFO_LEN, BTF_INFO_SIZE as u32)
+                .u64(off::info::INFO, info.addr());
+            bpf_typed(cmd::OBJ_GET_INFO_BY_FD, a).map(drop)
+        };
+        let probe = GuardBuf::output(BTF_INFO_SIZE)?;
+        call(&probe)?;
+        let p = probe.to_vec();
+        let size = u32::from_le_bytes(p[bi::BTF_SIZE..bi::BTF_SIZE + 4].try_into().expect("4"));
+        let blob = GuardBuf::output(size as usize)?;
+        let mut req = vec![0u8; BTF_INFO_SIZE];
+        req[bi::BTF..bi::BTF + 8].copy_from_slice(&blob.addr().to_le_bytes());
+        req[bi::BTF_SIZE..bi::BTF_SIZE + 4].copy_from_slice(&size.to_le_bytes());
+        let info = GuardBuf::filled(&req)?;
+        call(&info)?;
+        Ok(blob.to_vec())
     }
     fn test_run(&mut self, fd: i32, a: &TestRunAttr) -> (SysResult<()>, TestRunResult) {
         let call = TestRunCall {

@@ -32,8 +32,14 @@ pub struct MapInfo {
     pub flags: u32,
     /// `name`.
     pub name: String,
-    /// `btf_id` (0: none; the model loads no BTF).
+    /// `btf_id` (0: none).
     pub btf_id: u32,
+    /// `btf_key_type_id` (0: none).
+    pub btf_key_type_id: u32,
+    /// `btf_value_type_id` (0: none; bpftool formats values only with one).
+    pub btf_value_type_id: u32,
+    /// `btf_vmlinux_value_type_id` (struct_ops maps; 0 for every map the model creates).
+    pub btf_vmlinux_value_type_id: u32,
 }
 
 /// The `bpf_prog_info` fields bpftool prints.
@@ -81,11 +87,6 @@ fn name_at(b: &[u8], off: usize) -> String {
     String::from_utf8_lossy(&s[..end]).into_owned()
 }
 
-/// `offsetof(struct bpf_map_info, btf_id)`.
-const MAP_BTF_ID: usize = 48;
-/// `offsetof(struct bpf_prog_info, btf_id)`.
-const PROG_BTF_ID: usize = 124;
-
 impl Info {
     /// Decodes the info bytes (a map's are shorter than a program's).
     pub fn decode(info: &[u8], map_ids: Vec<u32>, xlated: Vec<u8>) -> Info {
@@ -98,7 +99,10 @@ impl Info {
                 max_entries: u32_at(info, mi::MAX_ENTRIES),
                 flags: u32_at(info, mi::MAP_FLAGS),
                 name: name_at(info, mi::NAME),
-                btf_id: u32_at(info, MAP_BTF_ID),
+                btf_id: u32_at(info, mi::BTF_ID),
+                btf_key_type_id: u32_at(info, mi::BTF_KEY_TYPE_ID),
+                btf_value_type_id: u32_at(info, mi::BTF_VALUE_TYPE_ID),
+                btf_vmlinux_value_type_id: u32_at(info, mi::BTF_VMLINUX_VALUE_TYPE_ID),
             });
         }
         let mut tag = [0u8; 8];
@@ -113,7 +117,7 @@ impl Info {
             uid: u32_at(info, pi::CREATED_BY_UID),
             name: name_at(info, pi::NAME),
             gpl: u32_at(info, pi::GPL_COMPATIBLE) & 1 != 0,
-            btf_id: u32_at(info, PROG_BTF_ID),
+            btf_id: u32_at(info, pi::BTF_ID),
             map_ids,
             xlated,
         })

@@ -1,11 +1,15 @@
 //! `bpfsim map ...`: bpftool 7.1's `map` commands (`map.c`): show/list, dump, lookup,
-//! update, delete, getnext, pin, create, freeze. Values print as hex (the model keeps no BTF,
-//! so there is no formatted view).
+//! update, delete, getnext, pin, create, freeze. Keys and values print as hex, and for a map
+//! with BTF (`btf_value_type_id` set) through bpftool's `btf_dumper` (`super::btfdump`): in
+//! plain mode instead of the hex, with `-j` as a `"formatted"` object after it.
 
 use sim::uapi::{map_type, prog_type};
 use sim::{Errno, MapCreateAttr};
 
+use sim::loader::btf::Btf;
+
 use super::args::{Args, is_prefix};
+use super::btfdump::Dumper;
 use super::handles::{do_pin, parse_fd, parse_fds, parse_ulong, pin_fd, req_args};
 use super::info::{Info, MapInfo};
 use super::prog::hex_json;
@@ -253,11 +257,23 @@ fn header_plain(o: &mut String, m: &MapInfo, ty: Option<&str>) {
     o.push_str(&format!("flags 0x{:x}\n", m.flags));
 }
 
+/// bpftool's `fprint_hex(f, data, n, " ")`: a newline before every 16th byte, two spaces
+/// before every other 8th, one space otherwise.
 fn fprint_hex(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut s = String::new();
+    for (i, x) in b.iter().enumerate() {
+        if i > 0 {
+            s.push_str(if i % 16 == 0 {
+                "\n"
+            } else if i % 8 == 0 {
+                "  "
+            } else {
+                " "
+            });
+        }
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
 }
 
 /// `print_entry_plain` (no per-CPU types are modeled).
@@ -275,13 +291,45 @@ fn entry_plain(o: &mut String, m: &MapInfo, key: &[u8], value: &[u8]) {
     o.push('\n');
 }
 
-fn entry_json(w: &mut super::json::JsonWriter, key: &[u8], value: &[u8]) {
+/// `print_entry_json`: the hex bytes, and with BTF the `"formatted"` key and value.
+fn entry_json(
+    w: &mut super::json::JsonWriter,
+    m: &MapInfo,
+    btf: Option<&Btf>,
+    key: &[u8],
+    value: &[u8],
+) {
     w.start_object();
     w.name("key");
     hex_json(w, key);
     w.name("value");
     hex_json(w, value);
+    if let Some(btf) = btf {
+        w.name("formatted");
+        Dumper { btf, plain: false }.entry(w, m, key, value);
+    }
     w.end_object();
+}
+
+/// `get_map_kv_btf`: the map's BTF (`BTF_GET_FD_BY_ID`, then `OBJ_GET_INFO_BY_FD` of the BTF
+/// fd) when it has a value type; `failed to get btf` when that fails. (A struct_ops map's
+/// vmlinux value type is not modeled: no map the model creates has one.)
+fn map_btf(c: &mut Ctx<'_, '_>, m: &MapInfo) -> Result<Option<Btf>, ()> {
+    if m.btf_value_type_id == 0 || m.btf_vmlinux_value_type_id != 0 {
+        return Ok(None);
+    }
+    let btf = match c.p.btf_get_fd_by_id(m.btf_id) {
+        Ok(bfd) => {
+            let data = c.p.btf_data(bfd);
+            let _ = c.p.close(bfd);
+            data.ok().and_then(|d| sim::kernel::btf::btf_parse(&d).ok())
+        }
+        Err(_) => None,
+    };
+    match btf {
+        Some(b) => Ok(Some(b)),
+        None => c.p_err("failed to get btf").map(|()| None),
+    }
 }
 
 fn is_fd_map(t: u32) -> bool {
@@ -310,7 +358,7 @@ fn dump(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
     let n = fds.len();
     for (i, fd) in fds.into_iter().enumerate() {
         if r.is_ok() {
-            r = map_info(c, fd).map(|m| dump_one(c, fd, &m, many));
+            r = map_info(c, fd).and_then(|m| dump_one(c, fd, &m, many));
             if c.json.is_none() && i != n - 1 {
                 c.out.push('\n');
             }
@@ -325,7 +373,19 @@ fn dump(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
     r
 }
 
-fn dump_one(c: &mut Ctx<'_, '_>, fd: i32, m: &MapInfo, header: bool) {
+fn dump_one(c: &mut Ctx<'_, '_>, fd: i32, m: &MapInfo, header: bool) -> CmdResult {
+    // With BTF, plain output is a pretty JSON array of formatted elements (bpftool's
+    // `btf_wtr`) and no `Found N elements` line. (Several maps at once keep the hex form.)
+    let btf = if header && c.json.is_none() {
+        None
+    } else {
+        map_btf(c, m)?
+    };
+    let mut btf_wtr = (btf.is_some() && c.json.is_none()).then(|| {
+        let mut w = super::json::JsonWriter::new(true);
+        w.start_array();
+        w
+    });
     match &mut c.json {
         Some(w) => {
             if header {
@@ -345,9 +405,12 @@ fn dump_one(c: &mut Ctx<'_, '_>, fd: i32, m: &MapInfo, header: bool) {
         match c.p.lookup(fd, &key, m.value_size as usize) {
             Ok(v) => {
                 n += 1;
-                match &mut c.json {
-                    Some(w) => entry_json(w, &key, &v),
-                    None => entry_plain(&mut c.out, m, &key, &v),
+                match (&mut c.json, &mut btf_wtr, &btf) {
+                    (Some(w), _, b) => entry_json(w, m, b.as_ref(), &key, &v),
+                    (None, Some(w), Some(btf)) => {
+                        Dumper { btf, plain: true }.entry(w, m, &key, &v);
+                    }
+                    _ => entry_plain(&mut c.out, m, &key, &v),
                 }
             }
             Err(e) if e == Errno::ENOENT && is_fd_map(m.map_type) => {}
@@ -379,18 +442,23 @@ fn dump_one(c: &mut Ctx<'_, '_>, fd: i32, m: &MapInfo, header: bool) {
         }
         prev = Some(key);
     }
-    match &mut c.json {
-        Some(w) => {
+    match (&mut c.json, btf_wtr) {
+        (Some(w), _) => {
             w.end_array();
             if header {
                 w.end_object();
             }
         }
-        None => c.out.push_str(&format!(
+        (None, Some(mut w)) => {
+            w.end_array();
+            c.out.push_str(&w.finish());
+        }
+        (None, None) => c.out.push_str(&format!(
             "Found {n} element{}\n",
             if n != 1 { "s" } else { "" }
         )),
     }
+    Ok(())
 }
 
 /// An element's parts as `parse_elem` read them.
@@ -578,9 +646,16 @@ fn lookup(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
         let key = e.key.unwrap_or_default();
         match c.p.lookup(fd, &key, m.value_size as usize) {
             Ok(v) => {
-                match &mut c.json {
-                    Some(w) => entry_json(w, &key, &v),
-                    None => entry_plain(&mut c.out, &m, &key, &v),
+                // `print_key_value`: with BTF, formatted (plain mode: its own pretty writer).
+                let btf = map_btf(c, &m)?;
+                match (&mut c.json, &btf) {
+                    (Some(w), b) => entry_json(w, &m, b.as_ref(), &key, &v),
+                    (None, Some(btf)) => {
+                        let mut w = super::json::JsonWriter::new(true);
+                        Dumper { btf, plain: true }.entry(&mut w, &m, &key, &v);
+                        c.out.push_str(&w.finish());
+                    }
+                    (None, None) => entry_plain(&mut c.out, &m, &key, &v),
                 }
                 Ok(())
             }

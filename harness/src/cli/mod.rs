@@ -17,6 +17,7 @@
 //! the model's fdinfo ([`info`]).
 
 mod args;
+pub mod btfdump;
 mod extra;
 mod handles;
 mod host;

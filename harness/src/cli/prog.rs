@@ -3,7 +3,7 @@
 
 use sim::loader::Object;
 use sim::loader::load::{LoadOpts, LoadSys, Loaded, load};
-use sim::prog::disasm::{Dialect, DisasmOpts, disasm, insn_text};
+use sim::prog::disasm::{Dialect, DisasmOpts, FuncInfo, LineInfo, disasm, insn_text, lfind};
 use sim::prog::{Insn, insn::LD_IMM64};
 use sim::uapi::prog_type;
 use sim::{Errno, MapCreateAttr, ProgLoadAttr, SysResult, TestRunAttr};
@@ -291,10 +291,21 @@ fn dump(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
                     c.p_info("no instructions returned");
                     Err(())
                 }
-                Ok(Info::Prog(p)) => {
-                    dump_one(c, &p, opcodes, linum);
-                    Ok(())
-                }
+                Ok(Info::Prog(p)) => match btf_records(c, fd, &p) {
+                    Ok((func_info, line_info)) => {
+                        let opts = DisasmOpts {
+                            opcodes,
+                            linum,
+                            dialect: Dialect::Bpftool7_1,
+                            func_info,
+                            line_info,
+                            ..DisasmOpts::default()
+                        };
+                        dump_one(c, &p, &opts);
+                        Ok(())
+                    }
+                    Err(()) => Err(()),
+                },
                 Ok(Info::Map(_)) => c.p_err("can't get prog info: Invalid argument"),
                 Err(e) => c.p_err(format!("can't get prog info: {}", strerror(e))),
             };
@@ -309,29 +320,99 @@ fn dump(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
     r
 }
 
-fn dump_one(c: &mut Ctx<'_, '_>, p: &ProgInfo, opcodes: bool, linum: bool) {
+/// What `do_dump` reads for a program with BTF (`btf_id` set): its `func_info` and
+/// `line_info` records (`OBJ_GET_INFO_BY_FD`) and its BTF (`btf__load_from_kernel_by_id`:
+/// `BTF_GET_FD_BY_ID`, then `OBJ_GET_INFO_BY_FD` of the BTF fd), resolved into the
+/// signatures and source lines the dump prints ([`sim::kernel::btf::dump_records`], the
+/// model's own `prog_dump_opts` code). A BTF that cannot be fetched is bpftool's
+/// `failed to get btf` error.
+fn btf_records(
+    c: &mut Ctx<'_, '_>,
+    fd: i32,
+    p: &ProgInfo,
+) -> Result<(Vec<FuncInfo>, Vec<LineInfo>), ()> {
+    if p.btf_id == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let Ok((fi, li)) = c.p.prog_records(fd) else {
+        return c
+            .p_err("can't get prog info: Invalid argument")
+            .map(|()| Default::default());
+    };
+    let btf = match c.p.btf_get_fd_by_id(p.btf_id) {
+        Ok(bfd) => {
+            let data = c.p.btf_data(bfd);
+            let _ = c.p.close(bfd);
+            data.ok().and_then(|d| sim::kernel::btf::btf_parse(&d).ok())
+        }
+        Err(_) => None,
+    };
+    let Some(btf) = btf else {
+        return c.p_err("failed to get btf").map(|()| Default::default());
+    };
+    let u = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+    let funcs: Vec<sim::prog::FuncInfo> = fi
+        .chunks_exact(8)
+        .map(|r| sim::prog::FuncInfo {
+            insn_off: u(r, 0),
+            type_id: u(r, 4),
+        })
+        .collect();
+    let lines: Vec<sim::prog::LineInfo> = li
+        .chunks_exact(16)
+        .map(|r| sim::prog::LineInfo {
+            insn_off: u(r, 0),
+            file_name_off: u(r, 4),
+            line_off: u(r, 8),
+            line_col: u(r, 12),
+        })
+        .collect();
+    Ok(sim::kernel::btf::dump_records(&btf, &funcs, &lines))
+}
+
+fn dump_one(c: &mut Ctx<'_, '_>, p: &ProgInfo, opts: &DisasmOpts) {
     let insns: Vec<Insn> = p
         .xlated
         .chunks_exact(8)
         .map(|b| Insn::from_bytes(b.try_into().expect("8 bytes")))
         .collect();
-    let opts = DisasmOpts {
-        opcodes,
-        linum,
-        dialect: Dialect::Bpftool7_1,
-        ..DisasmOpts::default()
-    };
+    let opcodes = opts.opcodes;
     let Some(w) = &mut c.json else {
-        c.out.push_str(&disasm(&insns, &opts));
+        c.out.push_str(&disasm(&insns, opts));
         return;
     };
     w.start_array();
     let mut i = 0;
+    let (mut func_rec, mut nr_skip) = (0usize, 0usize);
     while i < insns.len() {
         let insn = &insns[i];
         let double = insn.code == LD_IMM64;
         w.start_object();
-        w.string_field("disasm", &insn_text(insn, insns.get(i + 1), &opts));
+        // `dump_xlated_json`: the function's prototype, then its source line.
+        if let Some(rec) = opts.func_info.get(func_rec).filter(|r| r.insn_off == i) {
+            if !rec.signature.is_empty() {
+                w.string_field("proto", &rec.signature);
+            }
+            func_rec += 1;
+        }
+        if let Some(l) = lfind(&opts.line_info, i, nr_skip) {
+            // `btf_dump_linfo_json`: a zero line number or column is left out.
+            let line = l
+                .line
+                .trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+            w.string_field("src", line);
+            if opts.linum {
+                w.string_field("file", &l.file);
+                if l.line_num != 0 {
+                    w.num_field("line_num", l.line_num);
+                }
+                if l.line_col != 0 {
+                    w.num_field("line_col", l.line_col);
+                }
+            }
+            nr_skip += 1;
+        }
+        w.string_field("disasm", &insn_text(insn, insns.get(i + 1), opts));
         if opcodes {
             let b = insn.to_bytes();
             w.name("opcodes");
@@ -408,6 +489,9 @@ impl LoadSys for Reusing<'_, '_> {
     }
     fn close(&mut self, fd: i32) -> SysResult<()> {
         LoadSys::close(self.p, fd)
+    }
+    fn btf_load(&mut self, data: &[u8]) -> SysResult<i32> {
+        self.p.btf_load(data)
     }
 }
 

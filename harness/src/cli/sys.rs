@@ -160,6 +160,15 @@ pub trait Calls {
     fn map_create(&mut self, a: &MapCreateAttr) -> SysResult<i32>;
     /// `BPF_PROG_LOAD`.
     fn prog_load(&mut self, a: &ProgLoadAttr) -> SysResult<i32>;
+    /// `BPF_BTF_LOAD` of `data`.
+    fn btf_load(&mut self, data: &[u8]) -> SysResult<i32>;
+    /// `BPF_OBJ_GET_INFO_BY_FD` of program `fd` asking for its `func_info` and `line_info`
+    /// records (8 and 16 bytes each, as bpftool asks): (func_info, line_info).
+    fn prog_records(&mut self, fd: i32) -> SysResult<(Vec<u8>, Vec<u8>)>;
+    /// `BPF_BTF_GET_FD_BY_ID`.
+    fn btf_get_fd_by_id(&mut self, id: u32) -> SysResult<i32>;
+    /// `BPF_OBJ_GET_INFO_BY_FD` of BTF `fd` (the size first, then the blob): its bytes.
+    fn btf_data(&mut self, fd: i32) -> SysResult<Vec<u8>>;
     /// `BPF_PROG_TEST_RUN`: the result, and what was written back (also after a failure).
     fn test_run(&mut self, fd: i32, a: &TestRunAttr) -> (SysResult<()>, TestRunResult);
     /// `mkdir(path, 0700)`.
@@ -262,6 +271,39 @@ impl Calls for SimCalls<'_> {
     }
     fn prog_load(&mut self, a: &ProgLoadAttr) -> SysResult<i32> {
         self.k.prog_load(self.pid, a)
+    }
+    fn btf_load(&mut self, data: &[u8]) -> SysResult<i32> {
+        self.k.btf_load(self.pid, data)
+    }
+    fn prog_records(&mut self, fd: i32) -> SysResult<(Vec<u8>, Vec<u8>)> {
+        use crate::backend::{prog_info_attr, record_counts, records_request};
+        let (k, pid) = (&mut *self.k, self.pid);
+        let mut call = |req: &mut [u8], fi: &mut [u8], li: &mut [u8]| {
+            let mut m = sim::UserBufs::new();
+            let i = m.output(req);
+            m.output(fi);
+            m.output(li);
+            let mut a = prog_info_attr(fd, i);
+            let len = a.1;
+            let cmd = sim::uapi::cmd::OBJ_GET_INFO_BY_FD;
+            k.bpf(pid, cmd, &mut a.0[..len], len as u32, &mut m)
+                .map(drop)
+        };
+        let mut probe = records_request(0, 0, 0, 0);
+        call(&mut probe, &mut [], &mut [])?;
+        let (nfi, nli) = record_counts(&probe);
+        let mut fi = vec![0u8; 8 * nfi as usize];
+        let mut li = vec![0u8; 16 * nli as usize];
+        let (a1, a2) = (sim::UserBufs::addr(1), sim::UserBufs::addr(2));
+        let mut req = records_request(nfi, a1, nli, a2);
+        call(&mut req, &mut fi, &mut li)?;
+        Ok((fi, li))
+    }
+    fn btf_get_fd_by_id(&mut self, id: u32) -> SysResult<i32> {
+        self.k.btf_get_fd_by_id(self.pid, id)
+    }
+    fn btf_data(&mut self, fd: i32) -> SysResult<Vec<u8>> {
+        self.k.btf_info(self.pid, fd).map(|(_, data)| data)
     }
     fn test_run(&mut self, fd: i32, a: &TestRunAttr) -> (SysResult<()>, TestRunResult) {
         self.k.prog_test_run_partial(self.pid, fd, a)
@@ -539,6 +581,51 @@ impl<'k> Proc<'k> {
         r
     }
 
+    /// `BPF_OBJ_GET_INFO_BY_FD` of program `fd` fetching its `func_info` and `line_info`
+    /// records: (func_info, line_info).
+    pub fn prog_records(&mut self, fd: i32) -> SysResult<(Vec<u8>, Vec<u8>)> {
+        let r = self.sys.prog_records(fd);
+        let counts = r
+            .as_ref()
+            .map(|(f, l)| {
+                format!(
+                    ", nr_func_info={}, nr_line_info={}",
+                    f.len() / 8,
+                    l.len() / 16
+                )
+            })
+            .unwrap_or_default();
+        self.log(format!(
+            "bpf(BPF_OBJ_GET_INFO_BY_FD, {{bpf_fd={fd}{counts}}}) = {}",
+            ret(&r.as_ref().map(|_| 0).map_err(|e| *e))
+        ));
+        r
+    }
+
+    /// `BPF_BTF_GET_FD_BY_ID`.
+    pub fn btf_get_fd_by_id(&mut self, id: u32) -> SysResult<i32> {
+        let r = self.sys.btf_get_fd_by_id(id);
+        self.log(format!(
+            "bpf(BPF_BTF_GET_FD_BY_ID, {{btf_id={id}}}) = {}",
+            ret(&r)
+        ));
+        r
+    }
+
+    /// `BPF_OBJ_GET_INFO_BY_FD` of BTF `fd`: the blob.
+    pub fn btf_data(&mut self, fd: i32) -> SysResult<Vec<u8>> {
+        let r = self.sys.btf_data(fd);
+        let size = r
+            .as_ref()
+            .map(|d| format!(", btf_size={}", d.len()))
+            .unwrap_or_default();
+        self.log(format!(
+            "bpf(BPF_OBJ_GET_INFO_BY_FD, {{bpf_fd={fd}{size}}}) = {}",
+            ret(&r.as_ref().map(|_| 0).map_err(|e| *e))
+        ));
+        r
+    }
+
     /// `BPF_PROG_TEST_RUN`.
     pub fn test_run(&mut self, fd: i32, a: &TestRunAttr) -> (SysResult<()>, TestRunResult) {
         let (r, out) = self.sys.test_run(fd, a);
@@ -635,7 +722,7 @@ impl LoadSys for Proc<'_> {
     fn map_create(&mut self, a: &MapCreateAttr) -> SysResult<i32> {
         let r = self.sys.map_create(a);
         self.log(format!(
-            "bpf(BPF_MAP_CREATE, {{map_type={}, key_size={}, value_size={}, max_entries={}, map_flags={:#x}, inner_map_fd={}, map_name={}}}) = {}",
+            "bpf(BPF_MAP_CREATE, {{map_type={}, key_size={}, value_size={}, max_entries={}, map_flags={:#x}, inner_map_fd={}, map_name={}{}}}) = {}",
             map_type::name(a.map_type).map_or(a.map_type.to_string(), |n| format!("BPF_MAP_TYPE_{}", n.to_uppercase())),
             a.key_size,
             a.value_size,
@@ -643,6 +730,14 @@ impl LoadSys for Proc<'_> {
             a.map_flags,
             a.inner_map_fd,
             quoted(&a.map_name),
+            if a.btf_fd != 0 {
+                format!(
+                    ", btf_fd={}, btf_key_type_id={}, btf_value_type_id={}",
+                    a.btf_fd, a.btf_key_type_id, a.btf_value_type_id
+                )
+            } else {
+                String::new()
+            },
             ret(&r)
         ));
         r
@@ -662,13 +757,21 @@ impl LoadSys for Proc<'_> {
     fn prog_load(&mut self, a: &ProgLoadAttr) -> SysResult<i32> {
         let r = self.sys.prog_load(a);
         self.log(format!(
-            "bpf(BPF_PROG_LOAD, {{prog_type={}, insn_cnt={}, license={:?}, prog_flags={:#x}, prog_name={}, expected_attach_type={}}}) = {}",
+            "bpf(BPF_PROG_LOAD, {{prog_type={}, insn_cnt={}, license={:?}, prog_flags={:#x}, prog_name={}, expected_attach_type={}{}}}) = {}",
             prog_type::name(a.prog_type).map_or(a.prog_type.to_string(), |n| format!("BPF_PROG_TYPE_{}", n.to_uppercase())),
             a.insns.len(),
             a.license,
             a.prog_flags,
             quoted(&a.prog_name),
             a.expected_attach_type,
+            if a.prog_btf_fd != 0 {
+                format!(
+                    ", prog_btf_fd={}, func_info_cnt={}, line_info_cnt={}",
+                    a.prog_btf_fd, a.func_info_cnt, a.line_info_cnt
+                )
+            } else {
+                String::new()
+            },
             ret(&r)
         ));
         r
@@ -684,5 +787,14 @@ impl LoadSys for Proc<'_> {
     }
     fn close(&mut self, fd: i32) -> SysResult<()> {
         Proc::close(self, fd)
+    }
+    fn btf_load(&mut self, data: &[u8]) -> SysResult<i32> {
+        let r = self.sys.btf_load(data);
+        self.log(format!(
+            "bpf(BPF_BTF_LOAD, {{btf_size={}}}) = {}",
+            data.len(),
+            ret(&r)
+        ));
+        r
     }
 }

@@ -842,6 +842,38 @@ pub fn func_signature(b: &Btf, type_id: u32) -> String {
     }
 }
 
+/// The `func_info` and `line_info` records of a program with their strings resolved from
+/// its BTF `btf`, as bpftool prints them in `prog dump xlated`: each function's signature
+/// ([`func_signature`]), each line's source text, file, line number and column.
+pub fn dump_records(
+    btf: &Btf,
+    func_info: &[crate::prog::FuncInfo],
+    line_info: &[crate::prog::LineInfo],
+) -> (
+    Vec<crate::prog::disasm::FuncInfo>,
+    Vec<crate::prog::disasm::LineInfo>,
+) {
+    use crate::prog::disasm::{FuncInfo, LineInfo};
+    let f = func_info
+        .iter()
+        .map(|f| FuncInfo {
+            insn_off: f.insn_off as usize,
+            signature: func_signature(btf, f.type_id),
+        })
+        .collect();
+    let l = line_info
+        .iter()
+        .map(|l| LineInfo {
+            insn_off: l.insn_off as usize,
+            line: btf.name(l.line_off),
+            file: btf.name(l.file_name_off),
+            line_num: l.line_col >> 10,
+            line_col: l.line_col & 0x3ff,
+        })
+        .collect();
+    (f, l)
+}
+
 impl Kernel {
     /// What bpftool reads besides the instructions to dump `p` (`prog dump xlated`), as on
     /// a kernel: the model's kernel symbols, and with BTF the `func_info` signatures, the
@@ -852,7 +884,6 @@ impl Kernel {
         p: &crate::prog::Prog,
         dialect: crate::prog::disasm::Dialect,
     ) -> crate::prog::disasm::DisasmOpts {
-        use crate::prog::disasm::{FuncInfo, LineInfo};
         let x = &p.translated;
         let mut o = crate::prog::xlated::dump_opts(x, &p.tag, &p.name_str(), dialect);
         let Some(btf) = p.btf.and_then(|b| self.btf(b)).map(|b| &b.btf) else {
@@ -878,25 +909,7 @@ impl Kernel {
                     .collect()
             };
         }
-        o.func_info = p
-            .func_info
-            .iter()
-            .map(|f| FuncInfo {
-                insn_off: f.insn_off as usize,
-                signature: func_signature(btf, f.type_id),
-            })
-            .collect();
-        o.line_info = p
-            .line_info
-            .iter()
-            .map(|l| LineInfo {
-                insn_off: l.insn_off as usize,
-                line: btf.name(l.line_off),
-                file: btf.name(l.file_name_off),
-                line_num: l.line_col >> 10,
-                line_col: l.line_col & 0x3ff,
-            })
-            .collect();
+        (o.func_info, o.line_info) = dump_records(btf, &p.func_info, &p.line_info);
         o
     }
 

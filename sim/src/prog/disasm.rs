@@ -283,7 +283,7 @@ pub fn disasm(insns: &[Insn], opts: &DisasmOpts) -> String {
 
 /// libbpf's `bpf_prog_linfo__lfind(prog_linfo, insn_off, nr_skip)`: the last record, from
 /// `nr_skip` on, that starts at or before `insn_off`, if the `nr_skip`-th one does.
-fn lfind(recs: &[LineInfo], insn_off: usize, nr_skip: usize) -> Option<&LineInfo> {
+pub fn lfind(recs: &[LineInfo], insn_off: usize, nr_skip: usize) -> Option<&LineInfo> {
     let rest = recs.get(nr_skip..)?;
     if rest.first()?.insn_off > insn_off {
         return None;
