@@ -133,7 +133,13 @@ fn on_kernel(
     scratch: &std::path::Path,
     tool: &[&str],
 ) -> Result<Vec<Out>, String> {
-    let mut script = String::from("set -u\nmount -t bpf bpf /sys/fs/bpf || exit 3\n");
+    // Only the namespace's own bpffs: `-f` walks every bpffs mount, and the order bpftool's
+    // hashmap gives the pins depends on how many it found in all of them, so the bpffs
+    // instances other processes (other tests) have mounted would make the order depend on
+    // the moment the namespace was made.
+    let mut script = String::from(
+        "set -u\numount -a -l -t bpf 2>/dev/null\nmount -t bpf bpf /sys/fs/bpf || exit 3\n",
+    );
     let tool: Vec<String> = tool.iter().map(|w| sh_quote(w)).collect();
     for (i, c) in cmds.iter().enumerate() {
         let quoted: Vec<String> = split_words(c).iter().map(|w| sh_quote(w)).collect();
