@@ -5,6 +5,7 @@ use super::args::Args;
 use super::info::Info;
 use super::sys::strerror;
 use super::{CmdResult, Ctx};
+use sim::Errno;
 
 /// `strtoul(s, &end, 0)` with `*end == 0`: decimal, `0x` hex or `0` octal.
 pub fn parse_ulong(s: &str) -> Option<u64> {
@@ -233,6 +234,85 @@ pub fn do_pin(c: &mut Ctx<'_, '_>, a: &mut Args, prog: bool) -> CmdResult {
         if let Some(w) = &mut c.json {
             w.null();
         }
+    }
+    r
+}
+
+/// `do_show` of `prog.c` and `map.c`: the objects a handle names (`show` of each, in a JSON
+/// array when there are several), or, with no handle, every program (`prog`) or map in id
+/// order (`GET_NEXT_ID`, then `GET_FD_BY_ID`; an id that vanished in between is skipped).
+pub fn do_show(
+    c: &mut Ctx<'_, '_>,
+    a: &mut Args,
+    prog: bool,
+    show: impl Fn(&mut Ctx<'_, '_>, i32) -> CmdResult,
+) -> CmdResult {
+    let (kind, short) = if prog {
+        ("program", "prog")
+    } else {
+        ("map", "map")
+    };
+    if a.left() == 2 {
+        let fds = parse_fds(c, a, prog)?;
+        let many = fds.len() > 1;
+        if many {
+            if let Some(w) = &mut c.json {
+                w.start_array();
+            }
+        }
+        let mut r = Ok(());
+        for fd in fds {
+            if r.is_ok() {
+                r = show(c, fd);
+            }
+            let _ = c.p.close(fd);
+        }
+        if many {
+            if let Some(w) = &mut c.json {
+                w.end_array();
+            }
+        }
+        return r;
+    }
+    if a.left() > 0 {
+        let w = a.peek().unwrap_or("").to_string();
+        return c.p_err(format!("what is '{w}'?"));
+    }
+    if let Some(w) = &mut c.json {
+        w.start_array();
+    }
+    let mut id = 0;
+    let mut r = Ok(());
+    loop {
+        match c.p.get_next_id(prog, id) {
+            Ok(n) => id = n,
+            Err(Errno::ENOENT) => break,
+            Err(e) => {
+                let old = if e == Errno::EINVAL {
+                    " -- kernel too old?"
+                } else {
+                    ""
+                };
+                r = c.p_err(format!("can't get next {kind}: {}{old}", strerror(e)));
+                break;
+            }
+        }
+        let fd = match c.p.get_fd_by_id(prog, id) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => continue,
+            Err(e) => {
+                r = c.p_err(format!("can't get {short} by id ({id}): {}", strerror(e)));
+                break;
+            }
+        };
+        r = show(c, fd);
+        let _ = c.p.close(fd);
+        if r.is_err() {
+            break;
+        }
+    }
+    if let Some(w) = &mut c.json {
+        w.end_array();
     }
     r
 }

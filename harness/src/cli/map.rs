@@ -10,7 +10,7 @@ use sim::loader::btf::Btf;
 
 use super::args::{Args, is_prefix};
 use super::btfdump::Dumper;
-use super::handles::{do_pin, parse_fd, parse_fds, parse_ulong, pin_fd, req_args};
+use super::handles::{do_pin, do_show, parse_fd, parse_fds, parse_ulong, pin_fd, req_args};
 use super::info::{Info, MapInfo};
 use super::prog::hex_json;
 use super::sys::strerror;
@@ -90,75 +90,11 @@ fn map_info(c: &mut Ctx<'_, '_>, fd: i32) -> Result<MapInfo, ()> {
 
 /// `do_show`.
 fn show(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
-    if a.left() == 2 {
-        let fds = parse_fds(c, a, false)?;
-        let many = fds.len() > 1;
-        if many {
-            if let Some(w) = &mut c.json {
-                w.start_array();
-            }
-        }
-        let mut r = Ok(());
-        for fd in fds {
-            if r.is_ok() {
-                r = map_info(c, fd).map(|m| show_one(c, fd, &m));
-            }
-            let _ = c.p.close(fd);
-        }
-        if many {
-            if let Some(w) = &mut c.json {
-                w.end_array();
-            }
-        }
-        return r;
-    }
-    if a.left() > 0 {
-        let w = a.peek().unwrap_or("").to_string();
-        return c.p_err(format!("what is '{w}'?"));
-    }
-    if let Some(w) = &mut c.json {
-        w.start_array();
-    }
-    let mut id = 0;
-    let mut r = Ok(());
-    loop {
-        match c.p.get_next_id(false, id) {
-            Ok(n) => id = n,
-            Err(Errno::ENOENT) => break,
-            Err(e) => {
-                let old = if e == Errno::EINVAL {
-                    " -- kernel too old?"
-                } else {
-                    ""
-                };
-                r = c.p_err(format!("can't get next map: {}{old}", strerror(e)));
-                break;
-            }
-        }
-        let fd = match c.p.get_fd_by_id(false, id) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => continue,
-            Err(e) => {
-                r = c.p_err(format!("can't get map by id ({id}): {}", strerror(e)));
-                break;
-            }
-        };
-        // bpftool's listing reuses one info struct, so a map without BTF shows the previous
-        // map's btf_id; the model has no BTF, so every listing is right.
-        let m = map_info(c, fd);
-        if let Ok(m) = &m {
-            show_one(c, fd, m);
-        }
-        let _ = c.p.close(fd);
-        if m.is_err() {
-            r = Err(());
-            break;
-        }
-    }
-    if let Some(w) = &mut c.json {
-        w.end_array();
-    }
-    r
+    // bpftool's listing reuses one info struct, so a map without BTF shows the previous
+    // map's btf_id (the known exception); bpfsim prints each map's own.
+    do_show(c, a, false, |c, fd| {
+        map_info(c, fd).map(|m| show_one(c, fd, &m))
+    })
 }
 
 /// `show_map_close_plain` / `show_map_close_json`.

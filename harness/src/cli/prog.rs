@@ -9,7 +9,9 @@ use sim::uapi::prog_type;
 use sim::{Errno, MapCreateAttr, ProgLoadAttr, SysResult, TestRunAttr};
 
 use super::args::Args;
-use super::handles::{do_pin, mount_bpffs_for_pin, parse_fd, parse_fds, parse_ulong, req_args};
+use super::handles::{
+    do_pin, do_show, mount_bpffs_for_pin, parse_fd, parse_fds, parse_ulong, req_args,
+};
 use super::info::{Info, ProgInfo};
 use super::sys::{Proc, strerror};
 use super::time::iso;
@@ -70,69 +72,7 @@ fn help(c: &mut Ctx<'_, '_>) -> CmdResult {
 
 /// `do_show`: every program in id order, or the ones a handle names.
 fn show(c: &mut Ctx<'_, '_>, a: &mut Args) -> CmdResult {
-    if a.left() == 2 {
-        let fds = parse_fds(c, a, true)?;
-        let many = fds.len() > 1;
-        if many {
-            if let Some(w) = &mut c.json {
-                w.start_array();
-            }
-        }
-        let mut r = Ok(());
-        for fd in fds {
-            if r.is_ok() {
-                r = show_fd(c, fd);
-            }
-            let _ = c.p.close(fd);
-        }
-        if many {
-            if let Some(w) = &mut c.json {
-                w.end_array();
-            }
-        }
-        return r;
-    }
-    if a.left() > 0 {
-        let w = a.peek().unwrap_or("").to_string();
-        return c.p_err(format!("what is '{w}'?"));
-    }
-    if let Some(w) = &mut c.json {
-        w.start_array();
-    }
-    let mut id = 0;
-    let mut r = Ok(());
-    loop {
-        match c.p.get_next_id(true, id) {
-            Ok(n) => id = n,
-            Err(Errno::ENOENT) => break,
-            Err(e) => {
-                let old = if e == Errno::EINVAL {
-                    " -- kernel too old?"
-                } else {
-                    ""
-                };
-                r = c.p_err(format!("can't get next program: {}{old}", strerror(e)));
-                break;
-            }
-        }
-        let fd = match c.p.get_fd_by_id(true, id) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => continue,
-            Err(e) => {
-                r = c.p_err(format!("can't get prog by id ({id}): {}", strerror(e)));
-                break;
-            }
-        };
-        r = show_fd(c, fd);
-        let _ = c.p.close(fd);
-        if r.is_err() {
-            break;
-        }
-    }
-    if let Some(w) = &mut c.json {
-        w.end_array();
-    }
-    r
+    do_show(c, a, true, show_fd)
 }
 
 fn pinned_paths(c: &mut Ctx<'_, '_>, prog: bool, id: u32) -> Vec<String> {
