@@ -21,7 +21,6 @@
 //! program differs. Without root or bpftool it prints `kernel tier skipped: <reason>`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::Command;
 
 use harness::backend::linux::{kernel_tier, say_skipped};
@@ -33,23 +32,6 @@ use sim::{Cred, Kernel};
 
 /// (object, program, why the model's translation differs from the kernel's).
 const NOT_EXACT: &[(&str, &str, &str)] = &[];
-
-fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../corpus");
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .expect("corpus")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "o"))
-        .map(|p| {
-            (
-                p.file_name().expect("name").to_string_lossy().into_owned(),
-                std::fs::read(&p).expect("read"),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 /// The installed bpftool's syntax, or why it has none the model reproduces.
 fn bpftool_dialect() -> Result<(Dialect, String), String> {
@@ -237,7 +219,7 @@ fn every_corpus_program_dumps_the_same_xlated_as_the_kernel() {
     let (mut same, mut objects) = (0, 0);
     let mut bad = vec![];
     let mut listed_seen = vec![];
-    for (file, bytes) in corpus() {
+    for (file, bytes) in crate::corpus_objects() {
         let obj = Object::parse(&file, &bytes).expect("parse");
         let model = model_dumps(&obj, dialect).unwrap_or_else(|e| panic!("{file}: sim: {e}"));
         let real =

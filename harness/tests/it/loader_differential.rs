@@ -5,30 +5,12 @@
 //! Needs root; otherwise it says the kernel tier was skipped.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use harness::backend::linux::{kernel_tier, say_skipped};
 use harness::backend::{Backend, BackendProc, BpfCall, BpfRet, FsCall, SimBackend};
 use sim::loader::Object;
 use sim::loader::load::{LoadOpts, load};
 use sim::uapi::{map_type, prog_type};
-
-fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../corpus");
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .expect("corpus")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "o"))
-        .map(|p| {
-            (
-                p.file_name().expect("name").to_string_lossy().into_owned(),
-                std::fs::read(&p).expect("read"),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 /// Load `obj` on `b` and describe what was loaded, with map references as positions in the
 /// object's map list (ids differ between machines).
@@ -195,7 +177,7 @@ fn every_corpus_object_loads_the_same_into_the_simulator_and_the_kernel() {
     let mut agreed = 0;
     let (mut with_btf, mut with_lines) = (0, 0);
     let mut diffs = Vec::new();
-    for (name, bytes) in corpus() {
+    for (name, bytes) in crate::corpus_objects() {
         let obj = Object::parse(&name, &bytes).expect("parse");
         let sim = load_and_describe(&mut SimBackend::default(), &obj);
         let real = load_and_describe(&mut kernel, &obj);

@@ -24,7 +24,6 @@
 //! `BPFSIM_TESTRUN_ALL` prints every differing step (not only the first per object).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use harness::backend::linux::{kernel_tier, say_skipped};
 use harness::backend::{
@@ -66,24 +65,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// The corpus objects, sorted by name.
-fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../corpus");
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .expect("corpus")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "o"))
-        .map(|p| {
-            (
-                p.file_name().expect("name").to_string_lossy().into_owned(),
-                std::fs::read(&p).expect("read"),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 // ---- packets ---------------------------------------------------------------------------------
@@ -794,7 +775,7 @@ fn transcript(b: &mut dyn Backend, l: &Loaded, steps: &[Step]) -> Vec<(String, S
 
 /// The runnable corpus objects: (name, parsed object).
 fn runnable_objects() -> Vec<(String, Object)> {
-    corpus()
+    crate::corpus_objects()
         .into_iter()
         .filter_map(|(name, bytes)| {
             let obj = Object::parse(&name, &bytes).expect("parse");
@@ -1176,7 +1157,7 @@ fn programs_without_test_run_fail_alike() {
     let mut kernel = kernel_tier();
     let mut lines = Vec::new();
     let mut checked = 0;
-    for (name, bytes) in corpus() {
+    for (name, bytes) in crate::corpus_objects() {
         if !matches!(name.as_str(), "seed_btf_lookup.o" | "cgroup.o") {
             continue;
         }
